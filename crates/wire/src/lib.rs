@@ -53,6 +53,8 @@ pub mod frame;
 pub mod message;
 pub mod name;
 pub mod option;
+#[cfg(test)]
+mod roundtrip;
 #[cfg(any(test, feature = "proptest"))]
 pub mod strategy;
 pub mod types;

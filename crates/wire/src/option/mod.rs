@@ -603,10 +603,14 @@ impl<'a> DhcpOption<'a> {
                 exact(r, 2, "2")?;
                 O::ElapsedTime(r.u16()?)
             }
-            code::RELAY_MSG if scope.relay_depth.is_some() => {
-                let depth = scope.relay_depth.unwrap_or_default().saturating_add(1);
-                O::RelayMsg(Box::new(Message::parse_nested(r, depth)?))
-            }
+            code::RELAY_MSG => match scope.relay_depth {
+                // The relayed message is enclosed by `depth` relay messages.
+                Some(depth) => O::RelayMsg(Box::new(Message::parse_nested(r, depth)?)),
+                None => O::Unknown {
+                    code,
+                    data: Cow::Borrowed(r.rest()),
+                },
+            },
             code::AUTH => {
                 at_least(r, 11, "at least 11")?;
                 O::Auth(Auth {
