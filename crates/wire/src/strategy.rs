@@ -267,7 +267,7 @@ pub fn relay_around(inner: Message<'static>) -> impl Strategy<Value = Message<'s
     )
         .prop_map(
             move |(forw, hop_count, link_address, peer_address, mut options, at)| {
-                let pos = at.index(options.len() + 1);
+                let pos = at.index(options.len().saturating_add(1));
                 options.insert(pos, DhcpOption::RelayMsg(Box::new(inner.clone())));
                 Message::Relay(RelayMessage {
                     msg_type: if forw {

@@ -1,0 +1,338 @@
+//! DHCPv6 server message processing (RFC 8415 §16, §18.3, §19), sans-IO.
+//!
+//! [`Dhcpv6Server::handle`] takes one received datagram (bytes, source,
+//! arrival interface, whether it was multicast) and `now`, and returns an
+//! [`Outcome`]: either a reason to drop it, or a reply with the destination
+//! and the lease records it changed. The caller must make those records
+//! durable before sending the reply (RFC 7031 §2 "stable storage"): the
+//! in-memory [`LeaseDb`] already holds them, so later requests see them.
+
+mod process;
+mod relay;
+
+use crate::lease::{Lease, LeaseDb, LeaseKey, LeaseState};
+use crate::net::Ipv6Prefix;
+use crate::policy::{LeasePolicy, Retire, Standalone, StateTimeout};
+use crate::time::UnixTime;
+use duet_wire::{DecodeError, DomainName, Duid, MessageType};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+/// UDP port servers and relays listen on (RFC 8415 §7.2).
+pub const SERVER_PORT: u16 = 547;
+/// UDP port clients listen on.
+pub const CLIENT_PORT: u16 = 546;
+
+/// One link's configuration as the processing needs it.
+#[derive(Debug, Clone)]
+pub struct Subnet {
+    /// The link's prefix: addresses appropriate for the link (§13.1).
+    pub prefix: Ipv6Prefix,
+    /// Interface whose on-link (directly received) clients belong here.
+    pub interface: Option<String>,
+    /// Address ranges (inclusive).
+    pub ranges: Vec<(Ipv6Addr, Ipv6Addr)>,
+    /// Prefix pools: pool prefix and delegated length.
+    pub pd_pools: Vec<(Ipv6Prefix, u8)>,
+    /// Preferred lifetime given to clients.
+    pub preferred_lifetime: Duration,
+    /// Valid lifetime given to clients.
+    pub valid_lifetime: Duration,
+    /// T1.
+    pub renew_time: Duration,
+    /// T2.
+    pub rebind_time: Duration,
+    /// OPTION_DNS_SERVERS content (RFC 3646 §3).
+    pub dns_servers: Vec<Ipv6Addr>,
+    /// OPTION_DOMAIN_LIST content (RFC 3646 §4).
+    pub domain_search: Vec<DomainName<'static>>,
+    /// OPTION_PREFERENCE value for Advertise (§21.8); 0 = omit.
+    pub preference: u8,
+    /// Whether Solicit with Rapid Commit is answered with a committed Reply.
+    pub rapid_commit: bool,
+    /// The failover relationship sharing this subnet's pools.
+    pub relationship: Option<usize>,
+}
+
+/// Server-wide processing settings.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// How long declined addresses are withheld (standalone subnets).
+    pub decline_probation: Duration,
+    /// OPTION_INFORMATION_REFRESH_TIME in replies to Information-request
+    /// that ask for it (§21.23; never below IRT_MINIMUM, 600 s).
+    pub information_refresh_time: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            decline_probation: Duration::from_secs(86_400),
+            information_refresh_time: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// A received datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// The UDP payload.
+    pub payload: &'a [u8],
+    /// IP source address.
+    pub source: Ipv6Addr,
+    /// Arrival interface name, if known.
+    pub interface: Option<&'a str>,
+    /// Whether the IP destination was a multicast address.
+    pub multicast: bool,
+}
+
+/// Why a datagram got no answer. Each is counted by the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drop {
+    /// Not a well-formed DHCPv6 message.
+    Malformed(DecodeError),
+    /// A message type a server never processes (Advertise, Reply,
+    /// Reconfigure, Relay-reply, unknown types: §16).
+    NotForServer(MessageType),
+    /// Fails the validation rules of §16 for its type.
+    Invalid(&'static str),
+    /// Carries a Server Identifier that is not ours (§16).
+    NotOurServerId,
+    /// No configured subnet matches the client's link (§13.1).
+    NoSubnet,
+    /// Sent by unicast where that is never allowed (§16, §18.4).
+    Unicast,
+    /// The failover state says not to answer (RFC 8156 §8.1).
+    Unresponsive,
+    /// Nothing to answer (Confirm without addresses, Rebind without any
+    /// known binding: §18.3.3, §18.3.5).
+    NothingToSay,
+}
+
+impl Drop {
+    /// A short stable name, for counters and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Drop::Malformed(_) => "malformed",
+            Drop::NotForServer(_) => "not-for-server",
+            Drop::Invalid(_) => "invalid",
+            Drop::NotOurServerId => "not-our-server-id",
+            Drop::NoSubnet => "no-subnet",
+            Drop::Unicast => "unicast",
+            Drop::Unresponsive => "unresponsive",
+            Drop::NothingToSay => "nothing-to-say",
+        }
+    }
+}
+
+impl fmt::Display for Drop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Drop::Malformed(e) => write!(f, "malformed: {e}"),
+            Drop::NotForServer(t) => write!(f, "{t} is not processed by servers"),
+            Drop::Invalid(why) => write!(f, "invalid message: {why}"),
+            Drop::NotOurServerId => f.write_str("server identifier is not ours"),
+            Drop::NoSubnet => f.write_str("no subnet for the client's link"),
+            Drop::Unicast => f.write_str("unicast not allowed for this message"),
+            Drop::Unresponsive => f.write_str("failover state is unresponsive"),
+            Drop::NothingToSay => f.write_str("nothing to answer"),
+        }
+    }
+}
+
+/// A reply to send once `changes` are durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The encoded message (Advertise, Reply, or Relay-reply).
+    pub bytes: Vec<u8>,
+    /// Destination address: the datagram's source (§18.3.10).
+    pub to: Ipv6Addr,
+    /// Destination port: 546 for clients, 547 for relays.
+    pub port: u16,
+    /// Lease records this message changed, as they now are.
+    pub changes: Vec<Lease>,
+}
+
+/// What to do with one datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Drop it (and count why).
+    Dropped(Drop),
+    /// Make the changes durable, then send the reply.
+    Reply(Reply),
+}
+
+/// The DHCPv6 side of a duet server: subnets, the lease database and the
+/// processing rules. Failover decisions come in through a [`LeasePolicy`].
+#[derive(Debug)]
+pub struct Dhcpv6Server {
+    duid: Duid<'static>,
+    subnets: Vec<SubnetState>,
+    db: LeaseDb,
+    rng: ChaCha8Rng,
+    options: ServerOptions,
+}
+
+#[derive(Debug)]
+struct SubnetState {
+    cfg: Subnet,
+    /// Indices of this subnet's ranges / pools in the lease database.
+    ranges: Vec<usize>,
+    pd_pools: Vec<usize>,
+}
+
+impl Dhcpv6Server {
+    /// A server with an empty lease database. `seed` drives address
+    /// selection (the daemon seeds it from the OS; tests and the simulator
+    /// from their own seed).
+    pub fn new(duid: Duid<'static>, subnets: Vec<Subnet>, options: ServerOptions, seed: u64) -> Dhcpv6Server {
+        let mut ranges = Vec::new();
+        let mut pd_pools = Vec::new();
+        let subnets = subnets
+            .into_iter()
+            .map(|cfg| {
+                let r = cfg
+                    .ranges
+                    .iter()
+                    .map(|r| {
+                        ranges.push(*r);
+                        ranges.len() - 1
+                    })
+                    .collect();
+                let p = cfg
+                    .pd_pools
+                    .iter()
+                    .map(|p| {
+                        pd_pools.push(*p);
+                        pd_pools.len() - 1
+                    })
+                    .collect();
+                SubnetState {
+                    cfg,
+                    ranges: r,
+                    pd_pools: p,
+                }
+            })
+            .collect();
+        Dhcpv6Server {
+            duid,
+            subnets,
+            db: LeaseDb::new(&ranges, &pd_pools),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            options,
+        }
+    }
+
+    /// This server's DUID.
+    pub fn duid(&self) -> &Duid<'static> {
+        &self.duid
+    }
+
+    /// The lease database.
+    pub fn db(&self) -> &LeaseDb {
+        &self.db
+    }
+
+    /// The lease database, for the failover engine and for loading.
+    pub fn db_mut(&mut self) -> &mut LeaseDb {
+        &mut self.db
+    }
+
+    /// The configured subnets.
+    pub fn subnets(&self) -> impl Iterator<Item = &Subnet> {
+        self.subnets.iter().map(|s| &s.cfg)
+    }
+
+    /// The relationship whose pools hold `key`, if any.
+    pub fn relationship_of(&self, key: &LeaseKey) -> Option<usize> {
+        let idx = match key.kind {
+            crate::lease::LeaseKind::Na => self.db.range_of(key.prefix.addr()),
+            crate::lease::LeaseKind::Pd => self.db.pd_pool_of(&key.prefix),
+        }?;
+        self.subnets
+            .iter()
+            .find(|s| match key.kind {
+                crate::lease::LeaseKind::Na => s.ranges.contains(&idx),
+                crate::lease::LeaseKind::Pd => s.pd_pools.contains(&idx),
+            })
+            .and_then(|s| s.cfg.relationship)
+    }
+
+    /// Restores lease records read from the store at start. Records for
+    /// resources no longer in any pool are returned, not loaded.
+    pub fn load(&mut self, leases: impl IntoIterator<Item = Lease>) -> Vec<Lease> {
+        let mut orphans = Vec::new();
+        for lease in leases {
+            if self.db.upsert(lease.clone()).is_err() {
+                orphans.push(lease);
+            }
+        }
+        orphans
+    }
+
+    /// When [`Dhcpv6Server::handle_timeout`] next has work.
+    pub fn next_timeout(&self) -> Option<UnixTime> {
+        self.db.next_timer()
+    }
+
+    /// Moves leases whose time has come to their next state (RFC 8156 §7.2:
+    /// ACTIVE → EXPIRED (failover) or FREE (standalone) at the end of the
+    /// valid lifetime; other timed states as the policy says). Returns the
+    /// changed records (to persist), at most `limit` per call.
+    pub fn handle_timeout(&mut self, now: UnixTime, policy: &dyn LeasePolicy, limit: usize) -> Vec<Lease> {
+        let standalone = Standalone {
+            decline_probation: self.options.decline_probation,
+        };
+        let mut changed = Vec::new();
+        for key in self.db.due(now, limit) {
+            let Some(mut lease) = self.db.get(&key).cloned() else {
+                continue;
+            };
+            let rel = self.relationship_of(&key);
+            let (policy, r): (&dyn LeasePolicy, usize) = match rel {
+                Some(r) => (policy, r),
+                None => (&standalone, 0),
+            };
+            let step = match lease.state {
+                LeaseState::Active => {
+                    let (state, exp) = policy.retire(r, Retire::Expired, now);
+                    StateTimeout::Change(state, exp)
+                }
+                _ => policy.state_timeout(r, &lease, now),
+            };
+            match step {
+                StateTimeout::Change(state, state_expiration) => {
+                    lease.state = state;
+                    lease.start_time_of_state = now;
+                    lease.state_expiration = state_expiration;
+                    lease.failover.pending_update |= rel.is_some();
+                }
+                // Only the timer moves: nothing to persist.
+                StateTimeout::Later(t) => lease.state_expiration = Some(t.max(now + Duration::from_secs(1))),
+                StateTimeout::Never => lease.state_expiration = None,
+            }
+            let persist = matches!(step, StateTimeout::Change(..));
+            if self.db.upsert(lease.clone()).is_ok() && persist {
+                changed.push(lease);
+            }
+        }
+        changed
+    }
+
+    /// Processes one datagram (see the module documentation).
+    pub fn handle(&mut self, now: UnixTime, incoming: Incoming<'_>, policy: &dyn LeasePolicy) -> Outcome {
+        process::handle(self, now, incoming, policy)
+    }
+
+    fn random(&mut self) -> u128 {
+        let hi = u128::from(self.rng.next_u64());
+        let lo = u128::from(self.rng.next_u64());
+        (hi << 64) | lo
+    }
+}
+
+#[cfg(test)]
+mod tests;

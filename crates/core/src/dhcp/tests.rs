@@ -1,0 +1,685 @@
+//! Behaviour of the DHCPv6 processing, message by message (RFC 8415 §18.3).
+
+use super::*;
+use crate::lease::{BindingKey, LeaseKind};
+use crate::policy::Standalone;
+use duet_wire::option::{IaAddr, IaNa, IaPd, IaPrefix};
+use duet_wire::{
+    ClientMessage, DhcpOption, Duid, Message, MessageType, OptionsExt, RelayMessage, StatusCode,
+    TransactionId,
+};
+use std::borrow::Cow;
+
+const NOW: UnixTime = UnixTime(1_800_000_000);
+
+fn server_duid() -> Duid<'static> {
+    Duid::new(vec![0, 2, 0, 0, 0, 9, 1, 2, 3, 4]).unwrap()
+}
+
+fn subnet(range: (&str, &str)) -> Subnet {
+    Subnet {
+        prefix: "2001:db8:1::/64".parse().unwrap(),
+        interface: Some("eth0".into()),
+        ranges: vec![(range.0.parse().unwrap(), range.1.parse().unwrap())],
+        pd_pools: vec![("2001:db8:8000::/40".parse().unwrap(), 56)],
+        preferred_lifetime: Duration::from_secs(3000),
+        valid_lifetime: Duration::from_secs(4000),
+        renew_time: Duration::from_secs(1000),
+        rebind_time: Duration::from_secs(2000),
+        dns_servers: vec!["2001:db8::53".parse().unwrap()],
+        domain_search: vec![DomainName::from_text("example.org", true).unwrap()],
+        preference: 7,
+        rapid_commit: true,
+        relationship: None,
+    }
+}
+
+fn server() -> Dhcpv6Server {
+    server_with(subnet(("2001:db8:1::100", "2001:db8:1::1ff")))
+}
+
+fn server_with(s: Subnet) -> Dhcpv6Server {
+    Dhcpv6Server::new(server_duid(), vec![s], ServerOptions::default(), 42)
+}
+
+fn client_duid(n: u8) -> Duid<'static> {
+    Duid::new(vec![0, 3, 0, 1, 2, 0, 0, 0, 0, n]).unwrap()
+}
+
+struct Msg(ClientMessage<'static>);
+
+impl Msg {
+    fn new(t: MessageType, client: u8) -> Msg {
+        let mut m = ClientMessage::new(t, TransactionId::new(0x1234 + u32::from(client)).unwrap());
+        m.options.push(DhcpOption::ClientId(client_duid(client)));
+        Msg(m)
+    }
+    fn server_id(mut self) -> Msg {
+        self.0.options.push(DhcpOption::ServerId(server_duid()));
+        self
+    }
+    fn opt(mut self, o: DhcpOption<'static>) -> Msg {
+        self.0.options.push(o);
+        self
+    }
+    fn ia_na(self, iaid: u32, addrs: &[Ipv6Addr]) -> Msg {
+        let options = addrs
+            .iter()
+            .map(|a| {
+                DhcpOption::IaAddr(IaAddr {
+                    address: *a,
+                    preferred_lifetime: 0,
+                    valid_lifetime: 0,
+                    options: vec![],
+                })
+            })
+            .collect();
+        self.opt(DhcpOption::IaNa(IaNa {
+            iaid,
+            t1: 0,
+            t2: 0,
+            options,
+        }))
+    }
+    fn ia_pd(self, iaid: u32, hint: Option<(u8, Ipv6Addr)>) -> Msg {
+        let options = hint
+            .map(|(len, p)| {
+                vec![DhcpOption::IaPrefix(IaPrefix {
+                    preferred_lifetime: 0,
+                    valid_lifetime: 0,
+                    prefix_len: len,
+                    prefix: p,
+                    options: vec![],
+                })]
+            })
+            .unwrap_or_default();
+        self.opt(DhcpOption::IaPd(IaPd {
+            iaid,
+            t1: 0,
+            t2: 0,
+            options,
+        }))
+    }
+    fn bytes(&self) -> Vec<u8> {
+        self.0.to_vec().unwrap()
+    }
+}
+
+fn link_local() -> Ipv6Addr {
+    "fe80::2".parse().unwrap()
+}
+
+fn send(srv: &mut Dhcpv6Server, m: &Msg, now: UnixTime) -> Outcome {
+    let bytes = m.bytes();
+    srv.handle(
+        now,
+        Incoming {
+            payload: &bytes,
+            source: link_local(),
+            interface: Some("eth0"),
+            multicast: true,
+        },
+        &Standalone::default(),
+    )
+}
+
+fn reply(o: Outcome) -> (ClientMessage<'static>, Reply) {
+    match o {
+        Outcome::Reply(r) => match Message::parse(&r.bytes).unwrap().into_owned() {
+            Message::Client(c) => (c, r),
+            other => panic!("expected a client message, got {other:?}"),
+        },
+        Outcome::Dropped(d) => panic!("dropped: {d}"),
+    }
+}
+
+fn dropped(o: Outcome) -> Drop {
+    match o {
+        Outcome::Dropped(d) => d,
+        Outcome::Reply(r) => panic!("expected a drop, got a reply of {} bytes", r.bytes.len()),
+    }
+}
+
+fn ia_na_of(m: &ClientMessage<'_>) -> IaNa<'static> {
+    m.options
+        .iter()
+        .find_map(|o| match o {
+            DhcpOption::IaNa(ia) => Some(ia.clone().into_owned()),
+            _ => None,
+        })
+        .expect("IA_NA in reply")
+}
+
+fn addrs_of(ia: &IaNa<'_>) -> Vec<(Ipv6Addr, u32, u32)> {
+    ia.options
+        .iter()
+        .filter_map(|o| match o {
+            DhcpOption::IaAddr(a) => Some((a.address, a.preferred_lifetime, a.valid_lifetime)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ia_status(ia_opts: &[DhcpOption<'_>]) -> Option<StatusCode> {
+    ia_opts.status().map(|s| s.code)
+}
+
+/// Solicit → Advertise → Request → Reply for client `n`; returns the address.
+fn acquire(srv: &mut Dhcpv6Server, n: u8) -> Ipv6Addr {
+    let (adv, r) = reply(send(srv, &Msg::new(MessageType::Solicit, n).ia_na(1, &[]), NOW));
+    assert!(r.changes.is_empty());
+    let offered = addrs_of(&ia_na_of(&adv))[0].0;
+    let (rep, r) = reply(send(
+        srv,
+        &Msg::new(MessageType::Request, n).server_id().ia_na(1, &[offered]),
+        NOW,
+    ));
+    assert_eq!(r.changes.len(), 1);
+    addrs_of(&ia_na_of(&rep))[0].0
+}
+
+#[test]
+fn solicit_gets_advertise_with_address_preference_and_requested_options() {
+    let mut srv = server();
+    let m = Msg::new(MessageType::Solicit, 1)
+        .ia_na(1, &[])
+        .opt(DhcpOption::Oro(vec![23, 24]));
+    let (adv, r) = reply(send(&mut srv, &m, NOW));
+    assert_eq!(adv.msg_type, MessageType::Advertise);
+    assert_eq!(adv.transaction_id, m.0.transaction_id);
+    assert_eq!(adv.options.server_id(), Some(&server_duid()));
+    assert_eq!(adv.options.client_id(), Some(&client_duid(1)));
+    let ia = ia_na_of(&adv);
+    let addrs = addrs_of(&ia);
+    assert_eq!(addrs.len(), 1);
+    assert!(srv.db().range_of(addrs[0].0).is_some());
+    assert_eq!((addrs[0].1, addrs[0].2), (3000, 4000));
+    assert_eq!((ia.t1, ia.t2), (1000, 2000));
+    assert!(adv.options.iter().any(|o| matches!(o, DhcpOption::Preference(7))));
+    assert!(adv.options.iter().any(|o| matches!(o, DhcpOption::DnsServers(_))));
+    assert!(adv.options.iter().any(|o| matches!(o, DhcpOption::DomainList(_))));
+    assert!(r.changes.is_empty(), "an Advertise commits nothing");
+    assert_eq!(srv.db().len(), 0);
+    assert_eq!((r.to, r.port), (link_local(), CLIENT_PORT));
+}
+
+#[test]
+fn request_commits_the_binding_and_reports_the_change() {
+    let mut srv = server();
+    let a = acquire(&mut srv, 1);
+    let lease = srv.db().get(&LeaseKey::address(a)).unwrap();
+    assert_eq!(lease.state, LeaseState::Active);
+    assert_eq!(lease.valid_until, NOW + Duration::from_secs(4000));
+    assert_eq!(
+        lease.binding,
+        Some(BindingKey {
+            duid: client_duid(1).as_bytes().to_vec(),
+            kind: LeaseKind::Na,
+            iaid: 1
+        })
+    );
+}
+
+#[test]
+fn renew_keeps_the_same_address_with_fresh_lifetimes() {
+    let mut srv = server();
+    let a = acquire(&mut srv, 1);
+    let later = NOW + Duration::from_secs(1000);
+    let (rep, r) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Renew, 1).server_id().ia_na(1, &[a]),
+        later,
+    ));
+    assert_eq!(addrs_of(&ia_na_of(&rep)), vec![(a, 3000, 4000)]);
+    assert_eq!(r.changes[0].valid_until, later + Duration::from_secs(4000));
+}
+
+#[test]
+fn renew_without_binding_gets_no_binding() {
+    let mut srv = server();
+    let (rep, _) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Renew, 1).server_id().ia_na(1, &[]),
+        NOW,
+    ));
+    assert_eq!(ia_status(&ia_na_of(&rep).options), Some(StatusCode::NoBinding));
+}
+
+#[test]
+fn rebind_unknown_to_this_server_is_not_answered() {
+    let mut srv = server();
+    let a: Ipv6Addr = "2001:db8:1::150".parse().unwrap();
+    assert_eq!(
+        dropped(send(
+            &mut srv,
+            &Msg::new(MessageType::Rebind, 1).ia_na(1, &[a]),
+            NOW
+        )),
+        Drop::NothingToSay
+    );
+}
+
+#[test]
+fn rebind_off_link_address_gets_zero_lifetimes() {
+    let mut srv = server();
+    let off: Ipv6Addr = "2001:db8:99::1".parse().unwrap();
+    let (rep, _) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Rebind, 1).ia_na(1, &[off]),
+        NOW,
+    ));
+    assert_eq!(addrs_of(&ia_na_of(&rep)), vec![(off, 0, 0)]);
+}
+
+#[test]
+fn rebind_known_binding_is_extended() {
+    let mut srv = server();
+    let a = acquire(&mut srv, 1);
+    let (rep, _) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Rebind, 1).ia_na(1, &[a]),
+        NOW,
+    ));
+    assert_eq!(addrs_of(&ia_na_of(&rep))[0].0, a);
+}
+
+#[test]
+fn release_frees_the_address_and_the_client_gets_it_back_later() {
+    let mut srv = server();
+    let a = acquire(&mut srv, 1);
+    let (rep, r) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Release, 1).server_id().ia_na(1, &[a]),
+        NOW,
+    ));
+    assert_eq!(rep.options.status().map(|s| s.code), Some(StatusCode::Success));
+    assert_eq!(r.changes[0].state, LeaseState::Free);
+    assert!(srv.db().address_is_free(a));
+    assert_eq!(
+        acquire(&mut srv, 1),
+        a,
+        "a returning client gets its own lease back"
+    );
+}
+
+#[test]
+fn release_of_unknown_ia_answers_no_binding_inside_the_ia() {
+    let mut srv = server();
+    let (rep, _) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Release, 1).server_id().ia_na(9, &[]),
+        NOW,
+    ));
+    assert_eq!(ia_status(&ia_na_of(&rep).options), Some(StatusCode::NoBinding));
+}
+
+#[test]
+fn declined_address_is_withheld_until_probation_ends() {
+    let mut srv = server_with(subnet(("2001:db8:1::100", "2001:db8:1::100")));
+    let a = acquire(&mut srv, 1);
+    let (_, r) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Decline, 1).server_id().ia_na(1, &[a]),
+        NOW,
+    ));
+    assert_eq!(r.changes[0].state, LeaseState::Abandoned);
+    let (adv, _) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Solicit, 2).ia_na(1, &[]),
+        NOW,
+    ));
+    assert_eq!(ia_status(&ia_na_of(&adv).options), Some(StatusCode::NoAddrsAvail));
+    let after = NOW + Duration::from_secs(86_400);
+    let changed = srv.handle_timeout(after, &Standalone::default(), 100);
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].state, LeaseState::Free);
+    assert_eq!(acquire(&mut srv, 2), a);
+}
+
+#[test]
+fn expiry_frees_the_lease_without_scanning() {
+    let mut srv = server();
+    let a = acquire(&mut srv, 1);
+    assert_eq!(srv.next_timeout(), Some(NOW + Duration::from_secs(4000)));
+    assert!(srv
+        .handle_timeout(NOW + Duration::from_secs(3999), &Standalone::default(), 10)
+        .is_empty());
+    let changed = srv.handle_timeout(NOW + Duration::from_secs(4000), &Standalone::default(), 10);
+    assert_eq!(changed.len(), 1);
+    assert!(srv.db().address_is_free(a));
+    assert_eq!(srv.next_timeout(), None);
+}
+
+#[test]
+fn exhausted_pool_answers_no_addrs_avail() {
+    let mut srv = server_with(subnet(("2001:db8:1::100", "2001:db8:1::101")));
+    acquire(&mut srv, 1);
+    acquire(&mut srv, 2);
+    let (rep, r) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Request, 3).server_id().ia_na(1, &[]),
+        NOW,
+    ));
+    let ia = ia_na_of(&rep);
+    assert_eq!(ia_status(&ia.options), Some(StatusCode::NoAddrsAvail));
+    assert_eq!((ia.t1, ia.t2), (0, 0));
+    assert!(r.changes.is_empty());
+}
+
+#[test]
+fn request_with_off_link_address_gets_not_on_link() {
+    let mut srv = server();
+    let off: Ipv6Addr = "2001:db8:99::1".parse().unwrap();
+    let (rep, _) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Request, 1).server_id().ia_na(1, &[off]),
+        NOW,
+    ));
+    assert_eq!(ia_status(&ia_na_of(&rep).options), Some(StatusCode::NotOnLink));
+}
+
+#[test]
+fn prefix_delegation_request_gets_a_prefix_of_the_pool_length() {
+    let mut srv = server();
+    let m = Msg::new(MessageType::Request, 1)
+        .server_id()
+        .ia_pd(2, Some((56, Ipv6Addr::UNSPECIFIED)));
+    let (rep, r) = reply(send(&mut srv, &m, NOW));
+    let pd = rep
+        .options
+        .iter()
+        .find_map(|o| match o {
+            DhcpOption::IaPd(p) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let p = pd
+        .options
+        .iter()
+        .find_map(|o| match o {
+            DhcpOption::IaPrefix(p) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(p.prefix_len, 56);
+    assert_eq!(r.changes[0].key.kind, LeaseKind::Pd);
+    // The same IA_PD renewed keeps its prefix.
+    let (rep2, _) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Renew, 1)
+            .server_id()
+            .ia_pd(2, Some((56, p.prefix))),
+        NOW + Duration::from_secs(10),
+    ));
+    assert!(format!("{rep2:?}").contains(&format!("{:?}", p.prefix)));
+}
+
+#[test]
+fn several_ias_in_one_message_get_the_same_t1_t2() {
+    let mut srv = server();
+    let m = Msg::new(MessageType::Request, 1)
+        .server_id()
+        .ia_na(1, &[])
+        .ia_na(2, &[])
+        .ia_pd(3, None);
+    let (rep, r) = reply(send(&mut srv, &m, NOW));
+    assert_eq!(r.changes.len(), 3);
+    let t: Vec<(u32, u32)> = rep
+        .options
+        .iter()
+        .filter_map(|o| match o {
+            DhcpOption::IaNa(i) => Some((i.t1, i.t2)),
+            DhcpOption::IaPd(i) => Some((i.t1, i.t2)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(t, vec![(1000, 2000); 3]);
+}
+
+#[test]
+fn rapid_commit_solicit_gets_a_committed_reply() {
+    let mut srv = server();
+    let m = Msg::new(MessageType::Solicit, 1)
+        .ia_na(1, &[])
+        .opt(DhcpOption::RapidCommit);
+    let (rep, r) = reply(send(&mut srv, &m, NOW));
+    assert_eq!(rep.msg_type, MessageType::Reply);
+    assert!(rep.options.iter().any(|o| matches!(o, DhcpOption::RapidCommit)));
+    assert_eq!(r.changes.len(), 1);
+}
+
+#[test]
+fn confirm_answers_success_or_not_on_link_and_ignores_empty() {
+    let mut srv = server();
+    let on: Ipv6Addr = "2001:db8:1::1234".parse().unwrap();
+    let off: Ipv6Addr = "2001:db8:2::1".parse().unwrap();
+    let (rep, _) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Confirm, 1).ia_na(1, &[on]),
+        NOW,
+    ));
+    assert_eq!(rep.options.status().map(|s| s.code), Some(StatusCode::Success));
+    let (rep, _) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Confirm, 1).ia_na(1, &[on, off]),
+        NOW,
+    ));
+    assert_eq!(rep.options.status().map(|s| s.code), Some(StatusCode::NotOnLink));
+    assert_eq!(
+        dropped(send(
+            &mut srv,
+            &Msg::new(MessageType::Confirm, 1).ia_na(1, &[]),
+            NOW
+        )),
+        Drop::NothingToSay
+    );
+}
+
+#[test]
+fn information_request_gets_requested_options_and_refresh_time() {
+    let mut srv = server();
+    let m = Msg::new(MessageType::InformationRequest, 1).opt(DhcpOption::Oro(vec![23, 32]));
+    let (rep, r) = reply(send(&mut srv, &m, NOW));
+    assert!(rep.options.iter().any(|o| matches!(o, DhcpOption::DnsServers(_))));
+    assert!(
+        !rep.options.iter().any(|o| matches!(o, DhcpOption::DomainList(_))),
+        "not requested"
+    );
+    assert!(rep
+        .options
+        .iter()
+        .any(|o| matches!(o, DhcpOption::InformationRefreshTime(86_400))));
+    assert!(r.changes.is_empty());
+}
+
+#[test]
+fn invalid_messages_are_dropped_per_rfc8415_section_16() {
+    let mut srv = server();
+    let no_client_id = {
+        let mut m = Msg::new(MessageType::Solicit, 1);
+        m.0.options.clear();
+        m
+    };
+    assert!(matches!(
+        dropped(send(&mut srv, &no_client_id, NOW)),
+        Drop::Invalid(_)
+    ));
+    assert!(matches!(
+        dropped(send(
+            &mut srv,
+            &Msg::new(MessageType::Solicit, 1).server_id(),
+            NOW
+        )),
+        Drop::Invalid(_)
+    ));
+    assert!(matches!(
+        dropped(send(&mut srv, &Msg::new(MessageType::Request, 1), NOW)),
+        Drop::Invalid(_)
+    ));
+    let other = Msg::new(MessageType::Request, 1).opt(DhcpOption::ServerId(client_duid(9)));
+    assert_eq!(dropped(send(&mut srv, &other, NOW)), Drop::NotOurServerId);
+    assert_eq!(
+        dropped(send(&mut srv, &Msg::new(MessageType::Advertise, 1), NOW)),
+        Drop::NotForServer(MessageType::Advertise)
+    );
+    let info_with_ia = Msg::new(MessageType::InformationRequest, 1).ia_na(1, &[]);
+    assert!(matches!(
+        dropped(send(&mut srv, &info_with_ia, NOW)),
+        Drop::Invalid(_)
+    ));
+    assert!(matches!(
+        dropped(srv.handle(
+            NOW,
+            Incoming {
+                payload: &[1, 2],
+                source: link_local(),
+                interface: Some("eth0"),
+                multicast: true
+            },
+            &Standalone::default()
+        )),
+        Drop::Malformed(_)
+    ));
+}
+
+#[test]
+fn unicast_solicit_is_dropped_and_unicast_request_told_to_use_multicast() {
+    let mut srv = server();
+    let uni = |srv: &mut Dhcpv6Server, m: &Msg| {
+        let b = m.bytes();
+        srv.handle(
+            NOW,
+            Incoming {
+                payload: &b,
+                source: "2001:db8:1::150".parse().unwrap(),
+                interface: Some("eth0"),
+                multicast: false,
+            },
+            &Standalone::default(),
+        )
+    };
+    assert_eq!(
+        dropped(uni(&mut srv, &Msg::new(MessageType::Solicit, 1).ia_na(1, &[]))),
+        Drop::Unicast
+    );
+    let (rep, r) = reply(uni(
+        &mut srv,
+        &Msg::new(MessageType::Request, 1).server_id().ia_na(1, &[]),
+    ));
+    assert_eq!(
+        rep.options.status().map(|s| s.code),
+        Some(StatusCode::UseMulticast)
+    );
+    assert!(!rep.options.iter().any(|o| matches!(o, DhcpOption::IaNa(_))));
+    assert!(r.changes.is_empty());
+}
+
+#[test]
+fn unknown_interface_has_no_subnet() {
+    let mut srv = server();
+    let b = Msg::new(MessageType::Solicit, 1).ia_na(1, &[]).bytes();
+    let o = srv.handle(
+        NOW,
+        Incoming {
+            payload: &b,
+            source: link_local(),
+            interface: Some("eth9"),
+            multicast: true,
+        },
+        &Standalone::default(),
+    );
+    assert_eq!(dropped(o), Drop::NoSubnet);
+}
+
+fn relay_forw(
+    inner: Message<'static>,
+    hop: u8,
+    link: &str,
+    iface_id: Option<&'static [u8]>,
+) -> Message<'static> {
+    let mut options = vec![];
+    if let Some(id) = iface_id {
+        options.push(DhcpOption::InterfaceId(Cow::Borrowed(id)));
+    }
+    options.push(DhcpOption::RelayMsg(Box::new(inner)));
+    Message::Relay(RelayMessage {
+        msg_type: MessageType::RelayForw,
+        hop_count: hop,
+        link_address: link.parse().unwrap(),
+        peer_address: "fe80::99".parse().unwrap(),
+        options,
+    })
+}
+
+#[test]
+fn relayed_solicit_through_two_relays_is_answered_through_both() {
+    let mut srv = server();
+    let solicit = Message::Client(Msg::new(MessageType::Solicit, 1).ia_na(1, &[]).0);
+    // Relay A (next to the client, link 2001:db8:1::1) then relay B (link 0).
+    let inner = relay_forw(solicit, 0, "2001:db8:1::1", Some(b"port7"));
+    let outer = relay_forw(inner, 1, "::", None);
+    let bytes = outer.to_vec().unwrap();
+    let relay_b: Ipv6Addr = "2001:db8:ff::2".parse().unwrap();
+    let o = srv.handle(
+        NOW,
+        Incoming {
+            payload: &bytes,
+            source: relay_b,
+            interface: Some("eth1"),
+            multicast: false,
+        },
+        &Standalone::default(),
+    );
+    let Outcome::Reply(r) = o else { panic!("{o:?}") };
+    assert_eq!((r.to, r.port), (relay_b, SERVER_PORT));
+    let m = Message::parse(&r.bytes).unwrap();
+    let (adv, relays) = m.unwrap_relays().unwrap();
+    assert_eq!(adv.msg_type, MessageType::Advertise);
+    assert_eq!(relays.len(), 2);
+    assert!(relays.iter().all(|r| r.msg_type == MessageType::RelayRepl));
+    assert_eq!((relays[0].hop_count, relays[1].hop_count), (1, 0));
+    assert_eq!(
+        relays[1].link_address,
+        "2001:db8:1::1".parse::<Ipv6Addr>().unwrap()
+    );
+    assert_eq!(
+        relays[1].interface_id(),
+        Some(&b"port7"[..]),
+        "Interface-Id echoed at its level"
+    );
+    assert_eq!(relays[0].interface_id(), None);
+    let a = addrs_of(&ia_na_of(adv))[0].0;
+    assert!("2001:db8:1::/64".parse::<Ipv6Prefix>().unwrap().contains(a));
+}
+
+#[test]
+fn relayed_message_from_unknown_link_has_no_subnet() {
+    let mut srv = server();
+    let solicit = Message::Client(Msg::new(MessageType::Solicit, 1).ia_na(1, &[]).0);
+    let bytes = relay_forw(solicit, 0, "2001:db8:77::1", None).to_vec().unwrap();
+    let o = srv.handle(
+        NOW,
+        Incoming {
+            payload: &bytes,
+            source: "2001:db8:ff::2".parse().unwrap(),
+            interface: None,
+            multicast: false,
+        },
+        &Standalone::default(),
+    );
+    assert_eq!(dropped(o), Drop::NoSubnet);
+}
+
+#[test]
+fn allocation_stays_fast_in_a_slash_64_range_and_never_duplicates() {
+    let mut srv = server_with(subnet(("2001:db8:1::", "2001:db8:1::ffff:ffff:ffff:ffff")));
+    let mut seen = std::collections::HashSet::new();
+    for n in 0..200u8 {
+        let (rep, _) = reply(send(
+            &mut srv,
+            &Msg::new(MessageType::Request, n).server_id().ia_na(1, &[]),
+            NOW,
+        ));
+        assert!(seen.insert(addrs_of(&ia_na_of(&rep))[0].0));
+    }
+}
