@@ -9,8 +9,10 @@
 //! * Nothing here panics on data from a wire, a file or a user.
 
 pub mod alloc;
+pub mod config;
 pub mod dhcp;
 pub mod lease;
 pub mod net;
 pub mod policy;
+pub mod store;
 pub mod time;
