@@ -1,0 +1,322 @@
+//! Conflict resolution (RFC 8156 §7.5.4, figure 4), BNDUPD/BNDREPLY
+//! contents (§7.4, §7.6) and the binding-status transitions (§7.2).
+
+use super::*;
+use crate::lease::FailoverTimes;
+use duet_wire::StreamMessage;
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+const NOW: UnixTime = UnixTime(1_800_000_000);
+
+fn addr(s: &str) -> LeaseKey {
+    LeaseKey::address(s.parse::<Ipv6Addr>().unwrap())
+}
+
+fn bk(n: u8) -> BindingKey {
+    BindingKey {
+        duid: vec![0, 3, 0, 1, n],
+        kind: LeaseKind::Na,
+        iaid: 1,
+    }
+}
+
+fn lease(
+    key: LeaseKey,
+    state: LeaseState,
+    client: Option<u8>,
+    cltt: u64,
+    start: u64,
+    valid_until: u64,
+) -> Lease {
+    Lease {
+        key,
+        binding: client.map(bk),
+        state,
+        preferred_until: UnixTime(valid_until),
+        valid_until: UnixTime(valid_until),
+        t1: 10,
+        t2: 20,
+        cltt: UnixTime(cltt),
+        start_time_of_state: UnixTime(start),
+        state_expiration: (state == LeaseState::Active).then_some(UnixTime(valid_until)),
+        failover: FailoverTimes::default(),
+    }
+}
+
+fn update(
+    key: LeaseKey,
+    status: BindingStatus,
+    client: Option<u8>,
+    clt: Option<u64>,
+    start: u64,
+) -> LeaseUpdate {
+    LeaseUpdate {
+        key,
+        binding: client.map(bk),
+        status,
+        t1: 10,
+        t2: 20,
+        preferred_lifetime: 100,
+        valid_lifetime: 100,
+        start_time_of_state: Some(UnixTime(start)),
+        state_expiration: Some(NOW + Duration::from_secs(100)),
+        clt: clt.map(UnixTime),
+        partner_lifetime: Some(AbsTime(7)),
+        partner_raw_clt: None,
+        expiration_time: None,
+    }
+}
+
+const T: u64 = NOW.0;
+const ODD: &str = "2001:db8::1";
+
+#[test]
+fn accept_cell_takes_the_later_update() {
+    let local = lease(addr(ODD), LeaseState::Released, Some(1), T - 100, T - 100, 0);
+    let newer = update(addr(ODD), BindingStatus::Active, Some(2), Some(T - 10), T - 10);
+    assert_eq!(resolve(Some(&local), &newer, NOW, Role::Primary), Ok(()));
+    let older = update(addr(ODD), BindingStatus::Active, Some(2), Some(T - 200), T - 200);
+    assert_eq!(
+        resolve(Some(&local), &older, NOW, Role::Secondary),
+        Err(StatusCode::OutdatedBindingInformation)
+    );
+}
+
+#[test]
+fn equal_times_within_five_seconds_favour_the_primary_data() {
+    let local = lease(addr(ODD), LeaseState::Released, Some(1), T - 100, T - 100, 0);
+    let tie = update(addr(ODD), BindingStatus::Active, Some(1), Some(T - 97), T - 97);
+    assert_eq!(
+        resolve(Some(&local), &tie, NOW, Role::Secondary),
+        Ok(()),
+        "secondary accepts"
+    );
+    assert_eq!(
+        resolve(Some(&local), &tie, NOW, Role::Primary),
+        Err(StatusCode::OutdatedBindingInformation),
+        "primary keeps its own"
+    );
+}
+
+#[test]
+fn active_versus_active_same_client_is_accepted() {
+    let local = lease(addr(ODD), LeaseState::Active, Some(1), T, T, T + 100);
+    let u = update(addr(ODD), BindingStatus::Active, Some(1), Some(T - 500), T - 500);
+    assert_eq!(resolve(Some(&local), &u, NOW, Role::Primary), Ok(()));
+}
+
+#[test]
+fn active_versus_active_other_client_primary_wins_unless_time2() {
+    let local = lease(addr(ODD), LeaseState::Active, Some(1), T - 50, T - 50, T + 100);
+    let u = update(addr(ODD), BindingStatus::Active, Some(2), Some(T - 40), T - 40);
+    assert_eq!(
+        resolve(Some(&local), &u, NOW, Role::Primary),
+        Ok(()),
+        "time(2): update's CLT later than our start"
+    );
+    let stale = update(addr(ODD), BindingStatus::Active, Some(2), Some(T - 60), T - 60);
+    assert_eq!(
+        resolve(Some(&local), &stale, NOW, Role::Primary),
+        Err(StatusCode::AddressInUse)
+    );
+    assert_eq!(
+        resolve(Some(&local), &stale, NOW, Role::Secondary),
+        Ok(()),
+        "the secondary always yields"
+    );
+}
+
+#[test]
+fn active_versus_expired_or_free_needs_our_lease_to_have_run_out() {
+    let local = lease(addr(ODD), LeaseState::Active, Some(1), T - 50, T - 50, T + 10);
+    for s in [
+        BindingStatus::Expired,
+        BindingStatus::Free,
+        BindingStatus::FreeBackup,
+    ] {
+        let u = update(addr(ODD), s, Some(1), Some(T), T);
+        assert_eq!(
+            resolve(Some(&local), &u, NOW, Role::Secondary),
+            Err(StatusCode::OutdatedBindingInformation)
+        );
+        assert_eq!(
+            resolve(Some(&local), &u, NOW + Duration::from_secs(10), Role::Secondary),
+            Ok(())
+        );
+    }
+}
+
+#[test]
+fn reset_versus_active_uses_time2_and_rejects_without_clt() {
+    let local = lease(addr(ODD), LeaseState::Reset, None, 0, T - 50, 0);
+    let with_clt = update(addr(ODD), BindingStatus::Active, Some(2), Some(T - 10), T - 10);
+    assert_eq!(resolve(Some(&local), &with_clt, NOW, Role::Primary), Ok(()));
+    let no_clt = update(addr(ODD), BindingStatus::Active, Some(2), None, T - 10);
+    assert_eq!(
+        resolve(Some(&local), &no_clt, NOW, Role::Primary),
+        Err(StatusCode::OutdatedBindingInformation),
+        "A8"
+    );
+}
+
+#[test]
+fn active_update_for_a_free_lease_in_the_senders_pool_is_accepted() {
+    // An even address is the secondary's: its allocation is never judged by time.
+    let even = "2001:db8::2";
+    let local = lease(addr(even), LeaseState::FreeBackup, None, 0, T - 1, 0);
+    let u = update(addr(even), BindingStatus::Active, Some(3), Some(T - 1), T - 1);
+    assert_eq!(resolve(Some(&local), &u, NOW, Role::Primary), Ok(()));
+}
+
+#[test]
+fn no_local_record_accepts() {
+    let u = update(addr(ODD), BindingStatus::Active, Some(3), Some(T), T);
+    assert_eq!(resolve(None, &u, NOW, Role::Primary), Ok(()));
+}
+
+#[test]
+fn apply_stores_times_per_section_7_5_5() {
+    let mut u = update(addr(ODD), BindingStatus::Active, Some(3), Some(T - 5), T - 5);
+    u.partner_lifetime = Some((NOW + Duration::from_secs(900)).to_abs());
+    u.expiration_time = Some(NOW + Duration::from_secs(50));
+    let l = apply(None, &u, NOW).unwrap();
+    assert_eq!(l.state, LeaseState::Active);
+    assert_eq!(l.binding, Some(bk(3)));
+    assert_eq!(l.valid_until, NOW + Duration::from_secs(100));
+    assert_eq!(
+        l.failover.expiration_time,
+        NOW + Duration::from_secs(900),
+        "expiration-time ← PARTNER_LIFETIME"
+    );
+    assert_eq!(
+        l.failover.partner_raw_cltt,
+        UnixTime(T - 5),
+        "partner-raw-clt-time ← CLT_TIME (A10)"
+    );
+    assert_eq!(
+        l.failover.partner_lifetime,
+        NOW + Duration::from_secs(50),
+        "partner-lifetime ← EXPIRATION_TIME"
+    );
+    assert_eq!(l.start_time_of_state, UnixTime(T - 5), "A9");
+    assert!(!l.failover.pending_update);
+}
+
+#[test]
+fn pending_free_resolves_by_the_pool_rule() {
+    assert_eq!(
+        pending_free_resolves_to(&addr("2001:db8::1")),
+        LeaseState::Free,
+        "odd: primary's"
+    );
+    assert_eq!(
+        pending_free_resolves_to(&addr("2001:db8::2")),
+        LeaseState::FreeBackup,
+        "even: secondary's"
+    );
+    let p = LeaseKey::prefix("2001:db8:8000:100::/56".parse().unwrap());
+    assert_eq!(
+        pending_free_resolves_to(&p),
+        LeaseState::Free,
+        "prefixes return to the primary"
+    );
+}
+
+#[test]
+fn bndupd_round_trips_through_the_wire_and_back() {
+    let mut l = lease(addr(ODD), LeaseState::Active, Some(4), T - 20, T - 20, T + 1000);
+    l.failover.partner_lifetime = NOW + Duration::from_secs(5000);
+    let msg = build_bndupd(&l, LeaseState::Active, TransactionId::new(9).unwrap(), NOW).unwrap();
+    let bytes = msg.to_vec().unwrap();
+    let StreamMessage::Failover(parsed) = StreamMessage::parse(&bytes).unwrap() else {
+        panic!()
+    };
+    let ups = parse_bndupd(&parsed, NOW).unwrap();
+    let u = ups[0].clone().unwrap();
+    assert_eq!(u.key, l.key);
+    assert_eq!(u.binding, l.binding);
+    assert_eq!(u.status, BindingStatus::Active);
+    assert_eq!(u.clt, Some(UnixTime(T - 20)));
+    assert_eq!(u.state_expiration, Some(UnixTime(T + 1000)));
+    assert_eq!(
+        u.partner_lifetime,
+        Some((NOW + Duration::from_secs(5000)).to_abs())
+    );
+    let back = apply(None, &u, NOW).unwrap();
+    assert_eq!(
+        (back.state, back.valid_until, back.binding.clone()),
+        (l.state, l.valid_until, l.binding.clone())
+    );
+    // BNDREPLY echoes PARTNER_LIFETIME as PARTNER_LIFETIME_SENT, bit for bit.
+    let reply = build_bndreply(
+        &parsed,
+        &[Verdict {
+            update: &u,
+            result: Ok(()),
+        }],
+        None,
+        NOW,
+    );
+    let acks = parse_bndreply(&reply);
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].result, Ok(()));
+    assert_eq!(acks[0].partner_lifetime_sent, u.partner_lifetime);
+}
+
+#[test]
+fn bndupd_for_a_delegable_prefix_uses_the_top_level_iaprefix() {
+    let key = LeaseKey::prefix("2001:db8:8000:100::/56".parse().unwrap());
+    let l = Lease::free(key, LeaseState::FreeBackup, NOW);
+    let msg = build_bndupd(&l, LeaseState::FreeBackup, TransactionId::new(3).unwrap(), NOW).unwrap();
+    assert!(matches!(msg.options.as_slice(), [DhcpOption::IaPrefix(_)]));
+    let u = parse_bndupd(&msg, NOW).unwrap().remove(0).unwrap();
+    assert_eq!(
+        (u.key, u.status, u.binding),
+        (key, BindingStatus::FreeBackup, None)
+    );
+}
+
+#[test]
+fn bndupd_without_client_data_is_missing_binding_information() {
+    let m = FailoverMessage::new(
+        FailoverMessageType::BndUpd,
+        TransactionId::new(1).unwrap(),
+        NOW.to_abs(),
+    );
+    assert_eq!(
+        parse_bndupd(&m, NOW).unwrap_err().0,
+        StatusCode::MissingBindingInformation
+    );
+}
+
+#[test]
+fn bndreply_rejection_at_container_level_rejects_every_lease() {
+    let l = lease(addr(ODD), LeaseState::Active, Some(4), T, T, T + 10);
+    let msg = build_bndupd(&l, LeaseState::Active, TransactionId::new(9).unwrap(), NOW).unwrap();
+    let u = parse_bndupd(&msg, NOW).unwrap().remove(0).unwrap();
+    let reply = build_bndreply(
+        &msg,
+        &[Verdict {
+            update: &u,
+            result: Err(StatusCode::OutdatedBindingInformation),
+        }],
+        None,
+        NOW,
+    );
+    assert_eq!(
+        parse_bndreply(&reply)[0].result,
+        Err(StatusCode::OutdatedBindingInformation)
+    );
+    let whole = build_bndreply(
+        &msg,
+        &[],
+        Some((StatusCode::ConfigurationConflict, "unknown VPN")),
+        NOW,
+    );
+    let mut cd = whole.clone();
+    // A reply that rejects the container holds no lease at all.
+    assert!(parse_bndreply(&whole).is_empty());
+    cd.options.clear();
+    assert!(parse_bndreply(&cd).is_empty());
+}

@@ -1,0 +1,449 @@
+//! The endpoint state machine of RFC 8156 §8 as pure functions (digest
+//! §14.4; the text wins over figure 6), so every row of the transition
+//! table can be tested on its own.
+
+use crate::config::Role;
+use duet_wire::ServerState;
+
+/// §8.3.2 step 2: a recorded state that needs communications is replaced
+/// by what its "communications failed" transition leads to.
+pub(crate) fn startup_previous_state(recorded: Option<ServerState>) -> ServerState {
+    match recorded {
+        // A15: nothing recorded → RECOVER, whatever the role.
+        None | Some(ServerState::Startup) | Some(ServerState::Unknown(_)) => ServerState::Recover,
+        Some(ServerState::Normal) => ServerState::CommunicationsInterrupted,
+        Some(ServerState::PotentialConflict) => ServerState::ResolutionInterrupted,
+        // CONFLICT-DONE (primary) "stays" on communications failure.
+        Some(s) => s,
+    }
+}
+
+/// What to do when communications fail in state `s` (RFC 8156 §8.8.2,
+/// §8.10.2; other states stay).
+pub(crate) fn on_communications_failed(s: ServerState) -> ServerState {
+    match s {
+        ServerState::Normal => ServerState::CommunicationsInterrupted,
+        ServerState::PotentialConflict => ServerState::ResolutionInterrupted,
+        other => other,
+    }
+}
+
+/// The result of learning the partner's state while communications are OK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnPartner {
+    /// Stay in the current state.
+    Stay,
+    /// Move to this state.
+    Go(ServerState),
+}
+
+/// The transition taken in state `own` when the partner announces `partner`
+/// (communications OK, STARTUP flag clear). RFC 8156 §8.4.2 – §8.12.2.
+pub(crate) fn on_partner_state(own: ServerState, role: Role, partner: ServerState) -> OnPartner {
+    use OnPartner::{Go, Stay};
+    use ServerState as S;
+    match own {
+        // §8.4.2
+        S::PartnerDown => match partner {
+            S::Normal
+            | S::CommunicationsInterrupted
+            | S::PartnerDown
+            | S::PotentialConflict
+            | S::ResolutionInterrupted
+            | S::ConflictDone => Go(S::PotentialConflict),
+            S::RecoverDone => Go(S::Normal),
+            _ => Stay,
+        },
+        // §8.5.2
+        S::Recover => match partner {
+            S::PotentialConflict | S::ResolutionInterrupted | S::ConflictDone => Go(S::PotentialConflict),
+            _ => Stay,
+        },
+        // §8.6.2: only the timer moves RECOVER-WAIT.
+        S::RecoverWait => Stay,
+        // §8.7.2
+        S::RecoverDone => match partner {
+            S::Normal | S::RecoverDone => Go(S::Normal),
+            S::Recover | S::RecoverWait => Go(S::CommunicationsInterrupted),
+            S::PotentialConflict => Go(S::PotentialConflict),
+            _ => Stay,
+        },
+        // §8.8.2: an unexpected partner state sends NORMAL to
+        // COMMUNICATIONS-INTERRUPTED, then that state's rule applies.
+        S::Normal => match partner {
+            S::Normal | S::CommunicationsInterrupted | S::RecoverDone | S::ConflictDone => Stay,
+            _ => match on_partner_state(S::CommunicationsInterrupted, role, partner) {
+                Stay => Go(S::CommunicationsInterrupted),
+                go => go,
+            },
+        },
+        // §8.9.2 (A21: partner RECOVER-WAIT → stay)
+        S::CommunicationsInterrupted => match partner {
+            S::Normal | S::CommunicationsInterrupted | S::RecoverDone => Go(S::Normal),
+            S::PartnerDown | S::PotentialConflict | S::ConflictDone | S::ResolutionInterrupted => {
+                Go(S::PotentialConflict)
+            }
+            _ => Stay,
+        },
+        // §8.10.2: leaves only on UPDDONE or communications failure.
+        S::PotentialConflict => Stay,
+        // §8.11.2: communications OK again → POTENTIAL-CONFLICT.
+        S::ResolutionInterrupted => Go(S::PotentialConflict),
+        // §8.12.2
+        S::ConflictDone => match (role, partner) {
+            (Role::Primary, S::Normal) => Go(S::Normal),
+            _ => Stay,
+        },
+        S::Startup | S::Unknown(_) => Stay,
+    }
+}
+
+/// The transition on receiving UPDDONE for our UPDREQ / UPDREQALL.
+pub(crate) fn on_upddone(own: ServerState, role: Role) -> Option<ServerState> {
+    match (own, role) {
+        (ServerState::Recover, _) => Some(ServerState::RecoverWait),
+        (ServerState::PotentialConflict, Role::Primary) => Some(ServerState::ConflictDone),
+        (ServerState::PotentialConflict, Role::Secondary) => Some(ServerState::Normal),
+        _ => None,
+    }
+}
+
+/// Whether the operator's "partner down" command applies (§8.4: from
+/// NORMAL, COMMUNICATIONS-INTERRUPTED and RESOLUTION-INTERRUPTED).
+pub(crate) fn partner_down_allowed(own: ServerState) -> bool {
+    matches!(
+        own,
+        ServerState::Normal | ServerState::CommunicationsInterrupted | ServerState::ResolutionInterrupted
+    )
+}
+
+/// §8.3.2 step 5: the state a starting server enters once it hears from
+/// its partner. `partner_down_since` is the start of the partner's
+/// PARTNER-DOWN state when the partner is in it; `last_operating` the last
+/// time this server is known to have been running.
+pub(crate) fn startup_resolution(
+    previous: ServerState,
+    partner: ServerState,
+    partner_down_since: Option<u64>,
+    last_operating: Option<u64>,
+) -> ServerState {
+    if partner != ServerState::PartnerDown {
+        return previous;
+    }
+    match (partner_down_since, last_operating) {
+        // The partner declared us down after we stopped: we really were down.
+        (Some(pd), Some(op)) if pd > op => ServerState::Recover,
+        // Nothing recorded of our own operation: we have nothing to conflict with.
+        (Some(_), None) => ServerState::Recover,
+        // PARTNER-DOWN began before we stopped (or at the same time, A16):
+        // we both served clients.
+        _ => ServerState::PotentialConflict,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One test per row of the transition table (digest §14.4), named
+    //! after the row.
+    use super::*;
+    use OnPartner::{Go, Stay};
+    use ServerState as S;
+
+    const P: Role = Role::Primary;
+    const SEC: Role = Role::Secondary;
+
+    fn all_states() -> [S; 10] {
+        [
+            S::Startup,
+            S::Normal,
+            S::CommunicationsInterrupted,
+            S::PartnerDown,
+            S::PotentialConflict,
+            S::Recover,
+            S::RecoverWait,
+            S::RecoverDone,
+            S::ResolutionInterrupted,
+            S::ConflictDone,
+        ]
+    }
+
+    #[test]
+    fn partner_down_to_potential_conflict_when_partner_is_serving() {
+        for p in [
+            S::Normal,
+            S::CommunicationsInterrupted,
+            S::PartnerDown,
+            S::PotentialConflict,
+            S::ResolutionInterrupted,
+            S::ConflictDone,
+        ] {
+            assert_eq!(
+                on_partner_state(S::PartnerDown, P, p),
+                Go(S::PotentialConflict),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn partner_down_stays_while_partner_recovers() {
+        assert_eq!(on_partner_state(S::PartnerDown, P, S::Recover), Stay);
+        assert_eq!(on_partner_state(S::PartnerDown, SEC, S::RecoverWait), Stay);
+    }
+
+    #[test]
+    fn partner_down_to_normal_when_partner_recover_done() {
+        assert_eq!(on_partner_state(S::PartnerDown, P, S::RecoverDone), Go(S::Normal));
+    }
+
+    #[test]
+    fn partner_down_stays_on_communications_failure() {
+        assert_eq!(on_communications_failed(S::PartnerDown), S::PartnerDown);
+    }
+
+    #[test]
+    fn recover_to_potential_conflict_when_partner_in_conflict_states() {
+        for p in [S::PotentialConflict, S::ResolutionInterrupted, S::ConflictDone] {
+            assert_eq!(
+                on_partner_state(S::Recover, SEC, p),
+                Go(S::PotentialConflict),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn recover_stays_for_any_other_partner_state() {
+        for p in [
+            S::Normal,
+            S::CommunicationsInterrupted,
+            S::PartnerDown,
+            S::Recover,
+            S::RecoverWait,
+            S::RecoverDone,
+        ] {
+            assert_eq!(on_partner_state(S::Recover, P, p), Stay, "{p}");
+        }
+    }
+
+    #[test]
+    fn recover_to_recover_wait_on_upddone() {
+        assert_eq!(on_upddone(S::Recover, P), Some(S::RecoverWait));
+        assert_eq!(on_upddone(S::Recover, SEC), Some(S::RecoverWait));
+    }
+
+    #[test]
+    fn recover_stays_on_communications_failure() {
+        assert_eq!(on_communications_failed(S::Recover), S::Recover);
+    }
+
+    #[test]
+    fn recover_wait_stays_on_partner_state_and_communications_failure() {
+        for p in all_states() {
+            assert_eq!(on_partner_state(S::RecoverWait, P, p), Stay, "{p}");
+        }
+        assert_eq!(on_communications_failed(S::RecoverWait), S::RecoverWait);
+    }
+
+    #[test]
+    fn recover_done_to_normal_when_partner_normal_or_recover_done() {
+        assert_eq!(on_partner_state(S::RecoverDone, P, S::Normal), Go(S::Normal));
+        assert_eq!(
+            on_partner_state(S::RecoverDone, SEC, S::RecoverDone),
+            Go(S::Normal)
+        );
+    }
+
+    #[test]
+    fn recover_done_to_communications_interrupted_when_partner_recovering() {
+        assert_eq!(
+            on_partner_state(S::RecoverDone, P, S::Recover),
+            Go(S::CommunicationsInterrupted)
+        );
+        assert_eq!(
+            on_partner_state(S::RecoverDone, P, S::RecoverWait),
+            Go(S::CommunicationsInterrupted)
+        );
+    }
+
+    #[test]
+    fn recover_done_to_potential_conflict_when_partner_potential_conflict() {
+        assert_eq!(
+            on_partner_state(S::RecoverDone, P, S::PotentialConflict),
+            Go(S::PotentialConflict)
+        );
+    }
+
+    #[test]
+    fn recover_done_stays_on_communications_failure() {
+        assert_eq!(on_communications_failed(S::RecoverDone), S::RecoverDone);
+    }
+
+    #[test]
+    fn normal_to_partner_down_by_operator() {
+        assert!(partner_down_allowed(S::Normal));
+    }
+
+    #[test]
+    fn normal_to_communications_interrupted_when_communications_fail() {
+        assert_eq!(on_communications_failed(S::Normal), S::CommunicationsInterrupted);
+    }
+
+    #[test]
+    fn normal_to_communications_interrupted_then_partner_rule_on_unexpected_state() {
+        assert_eq!(
+            on_partner_state(S::Normal, P, S::PartnerDown),
+            Go(S::PotentialConflict)
+        );
+        assert_eq!(
+            on_partner_state(S::Normal, P, S::PotentialConflict),
+            Go(S::PotentialConflict)
+        );
+        assert_eq!(
+            on_partner_state(S::Normal, P, S::Recover),
+            Go(S::CommunicationsInterrupted)
+        );
+        assert_eq!(on_partner_state(S::Normal, P, S::Normal), Stay);
+        assert_eq!(on_partner_state(S::Normal, SEC, S::ConflictDone), Stay);
+    }
+
+    #[test]
+    fn communications_interrupted_to_partner_down_by_operator_or_timer() {
+        assert!(partner_down_allowed(S::CommunicationsInterrupted));
+    }
+
+    #[test]
+    fn communications_interrupted_to_normal_when_partner_normal_like() {
+        for p in [S::Normal, S::CommunicationsInterrupted, S::RecoverDone] {
+            assert_eq!(
+                on_partner_state(S::CommunicationsInterrupted, P, p),
+                Go(S::Normal),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn communications_interrupted_stays_when_partner_recover() {
+        assert_eq!(
+            on_partner_state(S::CommunicationsInterrupted, P, S::Recover),
+            Stay
+        );
+        assert_eq!(
+            on_partner_state(S::CommunicationsInterrupted, P, S::RecoverWait),
+            Stay,
+            "A21"
+        );
+    }
+
+    #[test]
+    fn communications_interrupted_to_potential_conflict_when_partner_in_conflict_or_down() {
+        for p in [
+            S::PartnerDown,
+            S::PotentialConflict,
+            S::ConflictDone,
+            S::ResolutionInterrupted,
+        ] {
+            assert_eq!(
+                on_partner_state(S::CommunicationsInterrupted, SEC, p),
+                Go(S::PotentialConflict),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn potential_conflict_to_resolution_interrupted_when_communications_fail() {
+        assert_eq!(
+            on_communications_failed(S::PotentialConflict),
+            S::ResolutionInterrupted
+        );
+    }
+
+    #[test]
+    fn potential_conflict_primary_to_conflict_done_on_upddone() {
+        assert_eq!(on_upddone(S::PotentialConflict, P), Some(S::ConflictDone));
+    }
+
+    #[test]
+    fn potential_conflict_secondary_to_normal_on_upddone() {
+        assert_eq!(on_upddone(S::PotentialConflict, SEC), Some(S::Normal));
+    }
+
+    #[test]
+    fn potential_conflict_secondary_stays_when_primary_conflict_done() {
+        assert_eq!(on_partner_state(S::PotentialConflict, SEC, S::ConflictDone), Stay);
+    }
+
+    #[test]
+    fn resolution_interrupted_to_partner_down_by_operator() {
+        assert!(partner_down_allowed(S::ResolutionInterrupted));
+        assert!(!partner_down_allowed(S::PotentialConflict));
+        assert!(!partner_down_allowed(S::Recover));
+    }
+
+    #[test]
+    fn resolution_interrupted_to_potential_conflict_when_communications_ok() {
+        for p in all_states() {
+            assert_eq!(
+                on_partner_state(S::ResolutionInterrupted, P, p),
+                Go(S::PotentialConflict)
+            );
+        }
+    }
+
+    #[test]
+    fn conflict_done_primary_to_normal_when_secondary_normal() {
+        assert_eq!(on_partner_state(S::ConflictDone, P, S::Normal), Go(S::Normal));
+        assert_eq!(on_partner_state(S::ConflictDone, P, S::PotentialConflict), Stay);
+    }
+
+    #[test]
+    fn conflict_done_primary_stays_on_communications_failure() {
+        assert_eq!(on_communications_failed(S::ConflictDone), S::ConflictDone);
+    }
+
+    #[test]
+    fn startup_previous_state_replaces_states_needing_communications() {
+        assert_eq!(startup_previous_state(None), S::Recover, "A15");
+        assert_eq!(
+            startup_previous_state(Some(S::Normal)),
+            S::CommunicationsInterrupted
+        );
+        assert_eq!(
+            startup_previous_state(Some(S::PotentialConflict)),
+            S::ResolutionInterrupted
+        );
+        assert_eq!(startup_previous_state(Some(S::PartnerDown)), S::PartnerDown);
+        assert_eq!(startup_previous_state(Some(S::RecoverWait)), S::RecoverWait);
+    }
+
+    #[test]
+    fn startup_to_recover_when_partner_went_down_after_we_stopped() {
+        assert_eq!(
+            startup_resolution(S::CommunicationsInterrupted, S::PartnerDown, Some(200), Some(100)),
+            S::Recover
+        );
+    }
+
+    #[test]
+    fn startup_to_potential_conflict_when_partner_went_down_before_we_stopped() {
+        assert_eq!(
+            startup_resolution(S::CommunicationsInterrupted, S::PartnerDown, Some(100), Some(200)),
+            S::PotentialConflict
+        );
+        assert_eq!(
+            startup_resolution(S::CommunicationsInterrupted, S::PartnerDown, Some(100), Some(100)),
+            S::PotentialConflict,
+            "A16: equal times are a conflict"
+        );
+    }
+
+    #[test]
+    fn startup_to_previous_state_when_partner_not_partner_down() {
+        assert_eq!(
+            startup_resolution(S::CommunicationsInterrupted, S::Normal, None, Some(5)),
+            S::CommunicationsInterrupted
+        );
+    }
+}

@@ -1,0 +1,1034 @@
+//! Two endpoints wired back to back in memory with simulated time
+//! (quinn-proto's `Pair` shape: `step` / `drive` / `drive_bounded`), each
+//! with its own DHCPv6 processing, lease database and memory store, and the
+//! scenarios of issue 4 (RFC 8156 §8 as a whole).
+
+use super::*;
+use crate::dhcp::{Dhcpv6Server, Incoming, Outcome, ServerOptions, Subnet};
+use crate::lease::BindingKey;
+use crate::net::Ipv6Prefix;
+use crate::store::{Batch, LeaseStore, MemoryStore};
+use duet_wire::option::{IaNa, IaPd};
+use duet_wire::{ClientMessage, Duid, FrameDecoder, Message, MessageType, StreamMessage};
+use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
+
+const START: UnixTime = UnixTime(1_800_000_000);
+const META_RECORD: &str = "failover/pair-1";
+const META_LAST_OP: &str = "last-operating";
+
+fn endpoint_config(role: Role, mclt: u64) -> EndpointConfig {
+    EndpointConfig {
+        name: "pair-1".into(),
+        role,
+        mclt: Duration::from_secs(mclt),
+        max_unacked_bndupd: 10,
+        keepalive: Duration::from_secs(10),
+        auto_partner_down: None,
+        prefix_split: 0.5,
+        startup_time: Duration::from_secs(5),
+        scan_interval: Duration::from_secs(30),
+        ranges: vec![0],
+        pd_pools: vec![0],
+        fingerprint: Some(b"pools-v1".to_vec()),
+    }
+}
+
+fn subnet() -> Subnet {
+    Subnet {
+        prefix: "2001:db8:1::/64".parse().unwrap(),
+        interface: Some("eth0".into()),
+        ranges: vec![(
+            "2001:db8:1::1000".parse().unwrap(),
+            "2001:db8:1::2fff".parse().unwrap(),
+        )],
+        pd_pools: vec![("2001:db8:8000::/48".parse().unwrap(), 56)],
+        preferred_lifetime: Duration::from_secs(2000),
+        valid_lifetime: Duration::from_secs(3000),
+        renew_time: Duration::from_secs(1000),
+        rebind_time: Duration::from_secs(1600),
+        dns_servers: vec![],
+        domain_search: vec![],
+        preference: 0,
+        rapid_commit: false,
+        relationship: Some(0),
+    }
+}
+
+/// One server: DHCPv6 processing, its endpoint, its durable store.
+struct Node {
+    srv: Dhcpv6Server,
+    rels: Relationships,
+    store: MemoryStore,
+    role: Role,
+    mclt: u64,
+    /// Seconds this node's clock is ahead of the pair's.
+    skew: i64,
+    up: bool,
+    events: Vec<Event>,
+}
+
+impl Node {
+    fn boot(
+        role: Role,
+        store: MemoryStore,
+        now: UnixTime,
+        mclt: u64,
+        skew: i64,
+        auto_pd: Option<u64>,
+    ) -> Node {
+        let mut store = store;
+        let snap = store.load().unwrap();
+        let duid = match snap.meta.get("duid") {
+            Some(d) => Duid::new(d.clone()).unwrap(),
+            None => {
+                let d = vec![
+                    0,
+                    2,
+                    0,
+                    0,
+                    0,
+                    9,
+                    u8::from(role == Role::Primary),
+                    now.0 as u8,
+                    (now.0 >> 8) as u8,
+                ];
+                store
+                    .commit(&Batch {
+                        leases: vec![],
+                        meta: vec![("duid".into(), d.clone())],
+                    })
+                    .unwrap();
+                Duid::new(d).unwrap()
+            }
+        };
+        let mut srv = Dhcpv6Server::new(
+            duid,
+            vec![subnet()],
+            ServerOptions::default(),
+            7 + u64::from(role == Role::Primary),
+        );
+        assert!(srv.load(snap.leases).is_empty());
+        let record = snap
+            .meta
+            .get(META_RECORD)
+            .map(|b| serde_json::from_slice(b).unwrap());
+        let last_op = snap
+            .meta
+            .get(META_LAST_OP)
+            .map(|b| UnixTime(u64::from_le_bytes(b.as_slice().try_into().unwrap())));
+        let mut cfg = endpoint_config(role, mclt);
+        cfg.auto_partner_down = auto_pd.map(Duration::from_secs);
+        let local = UnixTime(now.0.saturating_add_signed(skew));
+        let ep = FailoverEndpoint::new(cfg, record, last_op, local);
+        Node {
+            srv,
+            rels: Relationships(vec![ep]),
+            store,
+            role,
+            mclt,
+            skew,
+            up: true,
+            events: vec![],
+        }
+    }
+
+    fn ep(&mut self) -> &mut FailoverEndpoint {
+        &mut self.rels.0[0]
+    }
+
+    fn local(&self, now: UnixTime) -> UnixTime {
+        UnixTime(now.0.saturating_add_signed(self.skew))
+    }
+
+    /// Persist, then hand out what is to be sent (the driver's rule).
+    fn flush(&mut self, now: UnixTime) -> (Vec<Vec<u8>>, bool) {
+        let local = self.local(now);
+        let (leases, record) = self.rels.0[0].poll_persist();
+        let mut batch = Batch {
+            leases,
+            meta: vec![(META_LAST_OP.into(), local.0.to_le_bytes().to_vec())],
+        };
+        if let Some(r) = record {
+            batch
+                .meta
+                .push((META_RECORD.into(), serde_json::to_vec(&r).unwrap()));
+        }
+        self.store.commit(&batch).unwrap();
+        let mut out = vec![];
+        while let Some(m) = self.rels.0[0].poll_transmit() {
+            let mut frame = Vec::new();
+            StreamMessage::Failover(m).encode_frame(&mut frame).unwrap();
+            out.push(frame);
+        }
+        let mut close = false;
+        while let Some(e) = self.rels.0[0].poll_event() {
+            close |= matches!(e, Event::Close(_));
+            self.events.push(e);
+        }
+        (out, close)
+    }
+
+    /// One DHCPv6 exchange through this server; returns the reply message.
+    fn dhcp(&mut self, now: UnixTime, msg: &ClientMessage<'_>) -> Option<ClientMessage<'static>> {
+        let local = self.local(now);
+        let bytes = msg.to_vec().unwrap();
+        let out = self.srv.handle(
+            local,
+            Incoming {
+                payload: &bytes,
+                source: "fe80::1".parse().unwrap(),
+                interface: Some("eth0"),
+                multicast: true,
+            },
+            &self.rels,
+        );
+        match out {
+            Outcome::Reply(r) => {
+                // Durable before visible, then the lazy update.
+                self.store
+                    .commit(&Batch {
+                        leases: r.changes.clone(),
+                        meta: vec![(META_LAST_OP.into(), local.0.to_le_bytes().to_vec())],
+                    })
+                    .unwrap();
+                let (rels, srv) = (&mut self.rels, &mut self.srv);
+                rels.0[0].leases_changed(local, r.changes.iter(), srv.db_mut());
+                match Message::parse(&r.bytes).unwrap().into_owned() {
+                    Message::Client(c) => Some(c),
+                    Message::Relay(_) => None,
+                }
+            }
+            Outcome::Dropped(_) => None,
+        }
+    }
+
+    fn lease_timers(&mut self, now: UnixTime) -> bool {
+        let local = self.local(now);
+        if !self.srv.next_timeout().is_some_and(|t| t <= local) {
+            return false;
+        }
+        let changes = self.srv.handle_timeout(local, &self.rels, 10_000);
+        self.store
+            .commit(&Batch {
+                leases: changes.clone(),
+                meta: vec![],
+            })
+            .unwrap();
+        let (rels, srv) = (&mut self.rels, &mut self.srv);
+        rels.0[0].leases_changed(local, changes.iter(), srv.db_mut());
+        true
+    }
+
+    /// The table, normalised for comparison across servers.
+    fn table(&self) -> BTreeMap<LeaseKey, (LeaseState, Option<BindingKey>, UnixTime)> {
+        self.srv
+            .db()
+            .iter()
+            .filter(|l| !(l.state.is_available() && l.binding.is_none() && l.key.kind == LeaseKind::Na))
+            .map(|l| {
+                let valid = if l.state == LeaseState::Active {
+                    l.valid_until
+                } else {
+                    UnixTime::ZERO
+                };
+                (l.key, (l.state, l.binding.clone(), valid))
+            })
+            .collect()
+    }
+}
+
+/// A simulated client's view of what it holds.
+#[derive(Debug, Clone)]
+struct Held {
+    client: u32,
+    key: LeaseKey,
+    valid_until: UnixTime,
+}
+
+struct Pair {
+    now: UnixTime,
+    nodes: [Node; 2],
+    /// Frames in flight, by destination node.
+    link: [VecDeque<Vec<u8>>; 2],
+    decoders: [FrameDecoder; 2],
+    connected: bool,
+    /// A side asked to close: the peer still reads what is in flight, then
+    /// both see the connection end (TCP's orderly close).
+    closing: bool,
+    partitioned: bool,
+    /// No reconnection attempt before this time (the primary's backoff).
+    reconnect_at: UnixTime,
+    steps: u64,
+    held: Vec<Held>,
+}
+
+const PRIMARY: usize = 0;
+const SECONDARY: usize = 1;
+
+impl Pair {
+    fn new(mclt: u64) -> Pair {
+        Pair::with_skew(mclt, 0)
+    }
+
+    fn with_skew(mclt: u64, secondary_skew: i64) -> Pair {
+        let p = Node::boot(Role::Primary, MemoryStore::new(), START, mclt, 0, None);
+        let s = Node::boot(
+            Role::Secondary,
+            MemoryStore::new(),
+            START,
+            mclt,
+            secondary_skew,
+            None,
+        );
+        Pair {
+            now: START,
+            nodes: [p, s],
+            link: [VecDeque::new(), VecDeque::new()],
+            decoders: [FrameDecoder::new(), FrameDecoder::new()],
+            connected: false,
+            closing: false,
+            partitioned: false,
+            reconnect_at: START,
+            steps: 0,
+            held: vec![],
+        }
+    }
+
+    fn route(&mut self, from: usize, frames: Vec<Vec<u8>>, close: bool) {
+        if self.connected {
+            for f in frames {
+                self.link[1 - from].push_back(f);
+            }
+        }
+        if close {
+            self.closing = true;
+        }
+    }
+
+    fn flush(&mut self, i: usize) {
+        let (frames, close) = self.nodes[i].flush(self.now);
+        self.route(i, frames, close);
+    }
+
+    fn disconnect(&mut self) {
+        if !self.connected {
+            return;
+        }
+        self.connected = false;
+        self.closing = false;
+        self.reconnect_at = self.now + Duration::from_secs(2);
+        self.link = [VecDeque::new(), VecDeque::new()];
+        self.decoders = [FrameDecoder::new(), FrameDecoder::new()];
+        for i in 0..2 {
+            if self.nodes[i].up {
+                let now = self.nodes[i].local(self.now);
+                let (rels, srv) = (&mut self.nodes[i].rels, &mut self.nodes[i].srv);
+                rels.0[0].handle_closed(now, srv.db_mut());
+                self.flush(i);
+            }
+        }
+    }
+
+    fn try_connect(&mut self) -> bool {
+        if self.connected
+            || self.partitioned
+            || self.now < self.reconnect_at
+            || !self.nodes.iter().all(|n| n.up)
+        {
+            return false;
+        }
+        self.connected = true;
+        for i in [SECONDARY, PRIMARY] {
+            let now = self.nodes[i].local(self.now);
+            self.nodes[i].ep().handle_connected(now);
+            self.flush(i);
+        }
+        true
+    }
+
+    /// One unit of work: a frame delivered, a timer fired, or a connection
+    /// attempt. False when idle at the current time.
+    fn step(&mut self) -> bool {
+        self.steps += 1;
+        if self.try_connect() {
+            return true;
+        }
+        if self.closing && self.link.iter().all(VecDeque::is_empty) {
+            self.disconnect();
+            return true;
+        }
+        for to in 0..2 {
+            if let Some(frame) = self.link[to].pop_front() {
+                self.decoders[to].push(&frame);
+                let payload = self.decoders[to].next_frame().unwrap().unwrap().to_vec();
+                let StreamMessage::Failover(msg) = StreamMessage::parse(&payload).unwrap() else {
+                    panic!()
+                };
+                let now = self.nodes[to].local(self.now);
+                let (rels, srv) = (&mut self.nodes[to].rels, &mut self.nodes[to].srv);
+                rels.0[0].handle_message(now, &msg, srv.db_mut());
+                self.flush(to);
+                return true;
+            }
+        }
+        for i in 0..2 {
+            if !self.nodes[i].up {
+                continue;
+            }
+            let local = self.nodes[i].local(self.now);
+            if self.nodes[i].lease_timers(self.now) {
+                self.flush(i);
+                return true;
+            }
+            if self.nodes[i].ep().poll_timeout().is_some_and(|t| t <= local) {
+                let (rels, srv) = (&mut self.nodes[i].rels, &mut self.nodes[i].srv);
+                rels.0[0].handle_timeout(local, srv.db_mut());
+                self.flush(i);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Steps until idle; panics on livelock (more than `bound` steps).
+    fn drive_bounded(&mut self, bound: u64) -> bool {
+        for _ in 0..bound {
+            if !self.step() {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn drive(&mut self) {
+        assert!(self.drive_bounded(1_000_000), "livelock at {}", self.now);
+    }
+
+    /// Moves time forward `secs` seconds, one second at a time, driving at
+    /// every second.
+    fn advance(&mut self, secs: u64) {
+        self.drive();
+        for _ in 0..secs {
+            self.now = self.now + Duration::from_secs(1);
+            self.drive();
+        }
+    }
+
+    fn state(&self, i: usize) -> ServerState {
+        self.nodes[i].rels.0[0].state()
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.disconnect();
+        self.nodes[i].up = false;
+    }
+
+    /// Restarts node `i` from what its store holds (`wipe`: from nothing).
+    fn restart(&mut self, i: usize, wipe: bool) {
+        let n = &self.nodes[i];
+        let store = if wipe { MemoryStore::new() } else { n.store.clone() };
+        self.nodes[i] = Node::boot(n.role, store, self.now, n.mclt, n.skew, None);
+    }
+
+    fn client_duid(client: u32) -> Duid<'static> {
+        let mut d = vec![0, 3, 0, 1];
+        d.extend_from_slice(&client.to_be_bytes());
+        Duid::new(d).unwrap()
+    }
+
+    fn msg(
+        t: MessageType,
+        client: u32,
+        server: Option<&Duid<'static>>,
+        ia: Option<DhcpOption<'static>>,
+    ) -> ClientMessage<'static> {
+        let mut m = ClientMessage::new(t, TransactionId::from_low_bits(client));
+        m.options.push(DhcpOption::ClientId(Self::client_duid(client)));
+        if let Some(s) = server {
+            m.options.push(DhcpOption::ServerId(s.clone()));
+        }
+        m.options.extend(ia);
+        m
+    }
+
+    fn ia_na(addr: Option<Ipv6Addr>) -> DhcpOption<'static> {
+        DhcpOption::IaNa(IaNa {
+            iaid: 1,
+            t1: 0,
+            t2: 0,
+            options: addr
+                .map(|a| {
+                    vec![DhcpOption::IaAddr(duet_wire::option::IaAddr {
+                        address: a,
+                        preferred_lifetime: 0,
+                        valid_lifetime: 0,
+                        options: vec![],
+                    })]
+                })
+                .unwrap_or_default(),
+        })
+    }
+
+    fn ia_pd() -> DhcpOption<'static> {
+        DhcpOption::IaPd(IaPd {
+            iaid: 2,
+            t1: 0,
+            t2: 0,
+            options: vec![],
+        })
+    }
+
+    fn granted(reply: &ClientMessage<'_>) -> Vec<(LeaseKey, u32)> {
+        let mut v = vec![];
+        for o in &reply.options {
+            let inner = match o {
+                DhcpOption::IaNa(ia) => &ia.options,
+                DhcpOption::IaPd(ia) => &ia.options,
+                _ => continue,
+            };
+            for l in inner {
+                match l {
+                    DhcpOption::IaAddr(a) if a.valid_lifetime > 0 => {
+                        v.push((LeaseKey::address(a.address), a.valid_lifetime))
+                    }
+                    DhcpOption::IaPrefix(p) if p.valid_lifetime > 0 => v.push((
+                        LeaseKey::prefix(Ipv6Prefix::new(p.prefix, p.prefix_len)),
+                        p.valid_lifetime,
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        v
+    }
+
+    fn record_held(&mut self, client: u32, reply: &ClientMessage<'_>) -> Vec<(LeaseKey, u32)> {
+        let g = Self::granted(reply);
+        for (key, valid) in &g {
+            self.held
+                .retain(|h| !(h.client == client && h.key.kind == key.kind));
+            self.held.push(Held {
+                client,
+                key: *key,
+                valid_until: self.now + Duration::from_secs(u64::from(*valid)),
+            });
+        }
+        g
+    }
+
+    /// Solicit → Advertise → Request → Reply through server `i`.
+    fn acquire(&mut self, i: usize, client: u32, ia: DhcpOption<'static>) -> Option<(LeaseKey, u32)> {
+        let now = self.now;
+        let adv = self.nodes[i].dhcp(
+            now,
+            &Self::msg(MessageType::Solicit, client, None, Some(ia.clone())),
+        )?;
+        let server = adv.options.server_id()?.clone().into_owned();
+        if Self::granted(&adv).is_empty() {
+            return None;
+        }
+        let reply = self.nodes[i].dhcp(
+            now,
+            &Self::msg(MessageType::Request, client, Some(&server), Some(ia)),
+        )?;
+        self.flush(i);
+        self.record_held(client, &reply).into_iter().next()
+    }
+
+    /// Rebind (no Server ID) of what the client holds, to server `i`.
+    fn rebind(&mut self, i: usize, client: u32) -> Option<(LeaseKey, u32)> {
+        let held = self.held.iter().find(|h| h.client == client)?.clone();
+        let now = self.now;
+        let reply = self.nodes[i].dhcp(
+            now,
+            &Self::msg(
+                MessageType::Rebind,
+                client,
+                None,
+                Some(Self::ia_na(Some(held.key.prefix.addr()))),
+            ),
+        )?;
+        self.flush(i);
+        self.record_held(client, &reply).into_iter().next()
+    }
+
+    /// Renew (with server `i`'s Server ID).
+    fn renew(&mut self, i: usize, client: u32) -> Option<(LeaseKey, u32)> {
+        let held = self.held.iter().find(|h| h.client == client)?.clone();
+        let sid = self.nodes[i].srv.duid().clone();
+        let now = self.now;
+        let reply = self.nodes[i].dhcp(
+            now,
+            &Self::msg(
+                MessageType::Renew,
+                client,
+                Some(&sid),
+                Some(Self::ia_na(Some(held.key.prefix.addr()))),
+            ),
+        )?;
+        self.flush(i);
+        self.record_held(client, &reply).into_iter().next()
+    }
+
+    /// No two clients hold the same lease at the same time (their own view),
+    /// and no table binds one resource to two clients.
+    fn assert_no_duplicates(&self) {
+        let mut by_key: HashMap<LeaseKey, u32> = HashMap::new();
+        for h in self.held.iter().filter(|h| h.valid_until > self.now) {
+            if let Some(other) = by_key.insert(h.key, h.client) {
+                assert_eq!(
+                    other, h.client,
+                    "{} held by clients {} and {}",
+                    h.key, other, h.client
+                );
+            }
+        }
+        let (a, b) = (self.nodes[0].table(), self.nodes[1].table());
+        for (k, (sa, ba, _)) in &a {
+            if let Some((sb, bb, _)) = b.get(k) {
+                if *sa == LeaseState::Active && *sb == LeaseState::Active {
+                    assert_eq!(ba, bb, "{k} active for different clients on the two servers");
+                }
+            }
+        }
+    }
+
+    fn assert_tables_equal(&self) {
+        let (a, b) = (self.nodes[0].table(), self.nodes[1].table());
+        let diff: Vec<_> = a
+            .iter()
+            .filter(|(k, v)| b.get(k) != Some(v))
+            .map(|(k, v)| (k, Some(v), b.get(k)))
+            .chain(
+                b.iter()
+                    .filter(|(k, _)| !a.contains_key(k))
+                    .map(|(k, v)| (k, None, Some(v))),
+            )
+            .take(5)
+            .collect();
+        assert!(
+            diff.is_empty(),
+            "tables differ (first 5: key, primary, secondary): {diff:#?}"
+        );
+    }
+
+    fn settle(&mut self) {
+        // Long enough for keepalives, a scan and every queued update.
+        self.advance(40);
+    }
+}
+
+fn started(mclt: u64) -> Pair {
+    let mut p = Pair::new(mclt);
+    p.advance(2);
+    assert_eq!(p.state(PRIMARY), ServerState::Normal);
+    assert_eq!(p.state(SECONDARY), ServerState::Normal);
+    p
+}
+
+// ---- scenarios ------------------------------------------------------------
+
+#[test]
+fn fresh_pair_first_start_reaches_normal() {
+    let mut p = Pair::new(60);
+    assert_eq!(p.state(PRIMARY), ServerState::Startup);
+    p.advance(2);
+    assert_eq!(p.state(PRIMARY), ServerState::Normal);
+    assert_eq!(p.state(SECONDARY), ServerState::Normal);
+    assert!(p.nodes[0].rels.0[0].communications_ok());
+    // Both learnt they have communicated (persisted).
+    assert!(p.nodes[1].rels.0[0].record().communicated);
+    // The secondary got its share of delegable prefixes (§4.2.2).
+    let share = p.nodes[1].srv.db().pd_pools()[0].free_in_class(1);
+    assert_eq!(share, 128, "half of 256 /56s");
+    p.assert_tables_equal();
+}
+
+#[test]
+fn normal_operation_with_1000_leases_tables_equal() {
+    let mut p = started(300);
+    for c in 0..1000 {
+        let (key, valid) = p.acquire(PRIMARY, c, Pair::ia_na(None)).expect("primary serves");
+        assert_eq!(
+            u128::from(key.prefix.addr()) & 1,
+            1,
+            "the primary allocates odd addresses (§4.2.1)"
+        );
+        assert!(valid <= 300, "a new lease gets at most MCLT (§4.4): {valid}");
+        if c % 10 == 0 {
+            p.drive();
+        }
+    }
+    // The secondary does not answer Solicits in NORMAL.
+    assert!(p.acquire(SECONDARY, 5000, Pair::ia_na(None)).is_none());
+    p.settle();
+    p.assert_tables_equal();
+    p.assert_no_duplicates();
+    let active = p.nodes[1]
+        .srv
+        .db()
+        .iter()
+        .filter(|l| l.state == LeaseState::Active)
+        .count();
+    assert_eq!(active, 1000, "every binding replicated");
+}
+
+#[test]
+fn mclt_rule_first_lease_mclt_then_desired_after_ack() {
+    // §4.4.1's example scaled: MCLT 60 s, desired 3000 s.
+    let mut p = started(60);
+    let (key, valid) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    assert_eq!(valid, 60, "acked partner lifetime 0: MCLT");
+    p.drive();
+    let l = p.nodes[0].srv.db().get(&key).unwrap().clone();
+    // partner lifetime = now + T1 + desired, T1 being half the (capped)
+    // lifetime actually given: acknowledged by the BNDREPLY.
+    assert_eq!(l.t1, 30);
+    assert_eq!(
+        l.failover.acked_partner_lifetime,
+        p.now + Duration::from_secs(30 + 3000)
+    );
+    assert!(!l.failover.pending_update);
+    p.advance(30);
+    let (_, valid) = p.renew(PRIMARY, 1).unwrap();
+    assert_eq!(
+        valid, 3000,
+        "after the ack the desired lifetime fits under acked + MCLT"
+    );
+}
+
+#[test]
+fn secondary_crash_and_restart_back_to_normal_tables_equal() {
+    let mut p = started(300);
+    for c in 0..50 {
+        p.acquire(PRIMARY, c, Pair::ia_na(None)).unwrap();
+    }
+    p.drive();
+    p.crash(SECONDARY);
+    p.advance(15);
+    assert_eq!(p.state(PRIMARY), ServerState::CommunicationsInterrupted);
+    // The primary keeps serving from its own half while the partner is away.
+    for c in 50..60 {
+        p.acquire(PRIMARY, c, Pair::ia_na(None)).unwrap();
+    }
+    p.restart(SECONDARY, false);
+    p.advance(5);
+    assert_eq!(p.state(SECONDARY), ServerState::Normal);
+    assert_eq!(p.state(PRIMARY), ServerState::Normal);
+    p.settle();
+    p.assert_tables_equal();
+    p.assert_no_duplicates();
+}
+
+#[test]
+fn primary_crash_secondary_serves_then_partner_down_and_primary_returns_empty() {
+    let mut p = started(300);
+    for c in 0..40 {
+        p.acquire(PRIMARY, c, Pair::ia_na(None)).unwrap();
+        p.acquire(PRIMARY, 1000 + c, Pair::ia_pd()).unwrap();
+    }
+    p.settle();
+    p.crash(PRIMARY);
+    p.advance(12);
+    assert_eq!(p.state(SECONDARY), ServerState::CommunicationsInterrupted);
+    // Clients rebind to the secondary and keep the SAME addresses (lease
+    // stability, RFC 7031 req. 4), with lifetimes capped by MCLT.
+    for c in 0..40 {
+        let before = p.held.iter().find(|h| h.client == c).unwrap().key;
+        let (key, valid) = p
+            .rebind(SECONDARY, c)
+            .expect("secondary answers Rebind in COMMUNICATIONS-INTERRUPTED");
+        assert_eq!(key, before);
+        assert!(valid <= 300 + 1);
+    }
+    // New clients get addresses from the secondary's (even) half.
+    let (k, _) = p.acquire(SECONDARY, 500, Pair::ia_na(None)).unwrap();
+    assert_eq!(u128::from(k.prefix.addr()) & 1, 0);
+    // Operator: the primary is down.
+    let now = p.now;
+    {
+        let n = &mut p.nodes[SECONDARY];
+        let (rels, srv) = (&mut n.rels, &mut n.srv);
+        rels.0[0].partner_down(now, srv.db_mut()).unwrap();
+    }
+    p.flush(SECONDARY);
+    assert_eq!(p.state(SECONDARY), ServerState::PartnerDown);
+    // No MCLT cap in PARTNER-DOWN.
+    let (_, valid) = p.rebind(SECONDARY, 3).unwrap();
+    assert_eq!(valid, 3000);
+    p.advance(310);
+    // After MCLT the secondary may use the primary's prefixes too, own first.
+    let (pk, _) = p.acquire(SECONDARY, 2000, Pair::ia_pd()).unwrap();
+    assert_eq!(pk.kind, LeaseKind::Pd);
+    // The primary returns with an empty store: RECOVER, UPDREQALL.
+    p.restart(PRIMARY, true);
+    p.advance(3);
+    assert_eq!(
+        p.state(PRIMARY),
+        ServerState::RecoverWait,
+        "UPDDONE received, now waiting MCLT"
+    );
+    assert_eq!(p.state(SECONDARY), ServerState::PartnerDown);
+    p.advance(305);
+    assert_eq!(p.state(PRIMARY), ServerState::Normal);
+    assert_eq!(p.state(SECONDARY), ServerState::Normal);
+    p.settle();
+    p.assert_tables_equal();
+    p.assert_no_duplicates();
+    // The restarted primary knows every binding a client still holds.
+    let live: Vec<Held> = p.held.iter().filter(|h| h.valid_until > p.now).cloned().collect();
+    assert!(!live.is_empty());
+    for h in live {
+        let l = p.nodes[PRIMARY].srv.db().get(&h.key).unwrap();
+        assert_eq!(l.state, LeaseState::Active, "{}", h.key);
+        assert_eq!(
+            l.binding.as_ref().map(|b| b.duid.clone()),
+            Some(Pair::client_duid(h.client).as_bytes().to_vec())
+        );
+    }
+}
+
+#[test]
+fn partition_both_serve_then_heal_resolves_potential_conflict() {
+    let mut p = started(300);
+    for c in 0..20 {
+        p.acquire(PRIMARY, c, Pair::ia_na(None)).unwrap();
+    }
+    p.settle();
+    p.partitioned = true;
+    p.disconnect();
+    p.advance(2);
+    assert_eq!(p.state(PRIMARY), ServerState::CommunicationsInterrupted);
+    assert_eq!(p.state(SECONDARY), ServerState::CommunicationsInterrupted);
+    // Both serve new clients from their own pools.
+    for c in 100..120 {
+        p.acquire(PRIMARY, c, Pair::ia_na(None)).unwrap();
+        p.acquire(SECONDARY, c + 100, Pair::ia_na(None)).unwrap();
+        p.acquire(SECONDARY, c + 300, Pair::ia_pd()).unwrap();
+    }
+    // Somebody wrongly declares the primary down at the secondary.
+    let now = p.now;
+    {
+        let n = &mut p.nodes[SECONDARY];
+        let (rels, srv) = (&mut n.rels, &mut n.srv);
+        rels.0[0].partner_down(now, srv.db_mut()).unwrap();
+    }
+    p.flush(SECONDARY);
+    for c in 0..10 {
+        p.rebind(SECONDARY, c).unwrap();
+    }
+    p.advance(5);
+    p.partitioned = false;
+    p.step();
+    p.drive();
+    // Through POTENTIAL-CONFLICT / CONFLICT-DONE back to NORMAL.
+    p.advance(3);
+    assert_eq!(p.state(PRIMARY), ServerState::Normal);
+    assert_eq!(p.state(SECONDARY), ServerState::Normal);
+    let seen: Vec<String> = p.nodes[PRIMARY]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StateChanged { to, .. } => Some(to.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(seen.contains(&"potential-conflict".to_string()), "{seen:?}");
+    assert!(seen.contains(&"conflict-done".to_string()), "{seen:?}");
+    p.settle();
+    p.assert_tables_equal();
+    p.assert_no_duplicates();
+}
+
+#[test]
+fn prefix_pool_rebalancing_after_the_secondary_runs_low() {
+    let mut p = started(60);
+    let before = p.nodes[SECONDARY].srv.db().pd_pools()[0].free_in_class(1);
+    p.partitioned = true;
+    p.disconnect();
+    p.advance(1);
+    for c in 0..100 {
+        p.acquire(SECONDARY, c, Pair::ia_pd())
+            .expect("secondary delegates from its FREE-BACKUP share");
+    }
+    let low = p.nodes[SECONDARY].srv.db().pd_pools()[0].free_in_class(1);
+    assert_eq!(low, before - 100);
+    p.partitioned = false;
+    p.advance(40);
+    // NORMAL again; the secondary's POOLREQ made the primary top it up.
+    let after = p.nodes[SECONDARY].srv.db().pd_pools()[0].free_in_class(1);
+    let free_total = 256 - 100;
+    assert!(
+        after + 10 >= free_total / 2,
+        "secondary share back near half the free prefixes: {after}"
+    );
+    p.settle();
+    p.assert_tables_equal();
+    p.assert_no_duplicates();
+}
+
+#[test]
+fn clock_skew_of_ten_seconds_is_refused_at_connect() {
+    let mut p = Pair::with_skew(60, 10);
+    p.advance(3);
+    let refused = p.nodes[PRIMARY]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ConnectRefused(s) if s.contains("ExcessiveTimeSkew")));
+    assert!(refused, "{:?}", p.nodes[PRIMARY].events);
+    assert_ne!(p.state(PRIMARY), ServerState::Normal);
+    assert_ne!(p.state(SECONDARY), ServerState::Normal);
+}
+
+#[test]
+fn small_clock_skew_within_five_seconds_is_tolerated() {
+    let mut p = Pair::with_skew(60, 3);
+    p.advance(3);
+    assert_eq!(p.state(PRIMARY), ServerState::Normal);
+    assert_eq!(p.nodes[PRIMARY].rels.0[0].status().clock_skew, Some(3));
+}
+
+#[test]
+fn configuration_fingerprint_mismatch_is_refused_with_configuration_conflict() {
+    let mut p = Pair::new(60);
+    p.nodes[SECONDARY].rels.0[0].cfg.fingerprint = Some(b"other pools".to_vec());
+    p.advance(3);
+    assert!(p.nodes[PRIMARY]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ConnectRefused(s) if s.contains("ConfigurationConflict"))));
+}
+
+#[test]
+fn auto_partner_down_after_the_configured_time() {
+    let mut p = started(60);
+    p.nodes[SECONDARY].rels.0[0].cfg.auto_partner_down = Some(Duration::from_secs(20));
+    p.crash(PRIMARY);
+    p.advance(12);
+    assert_eq!(p.state(SECONDARY), ServerState::CommunicationsInterrupted);
+    p.advance(25);
+    assert_eq!(p.state(SECONDARY), ServerState::PartnerDown);
+}
+
+// ---- binding-status transitions (§7.2 events) -------------------------------
+
+#[test]
+fn binding_status_free_to_active_by_primary_and_released_then_free_after_ack() {
+    let mut p = started(60);
+    let (key, _) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    p.drive();
+    assert_eq!(
+        p.nodes[SECONDARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Active,
+        "event 1 replicated"
+    );
+    let sid = p.nodes[PRIMARY].srv.duid().clone();
+    let now = p.now;
+    let rel = Pair::msg(
+        MessageType::Release,
+        1,
+        Some(&sid),
+        Some(Pair::ia_na(Some(key.prefix.addr()))),
+    );
+    p.nodes[PRIMARY].dhcp(now, &rel).unwrap();
+    assert_eq!(
+        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Released,
+        "event 3"
+    );
+    p.flush(PRIMARY);
+    p.drive();
+    // Event 4 + 5: acknowledged → PENDING-FREE → FREE (odd: primary's).
+    assert_eq!(
+        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Free
+    );
+    assert_eq!(
+        p.nodes[SECONDARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Free
+    );
+}
+
+#[test]
+fn binding_status_active_to_expired_then_free_after_ack() {
+    let mut p = started(60);
+    let (key, valid) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    p.advance(u64::from(valid) + 2);
+    // Event 8 then 4/5.
+    assert_eq!(
+        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Free
+    );
+    p.settle();
+    p.assert_tables_equal();
+}
+
+#[test]
+fn binding_status_active_to_abandoned_on_decline() {
+    let mut p = started(60);
+    let (key, _) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    let sid = p.nodes[PRIMARY].srv.duid().clone();
+    let now = p.now;
+    let dec = Pair::msg(
+        MessageType::Decline,
+        1,
+        Some(&sid),
+        Some(Pair::ia_na(Some(key.prefix.addr()))),
+    );
+    p.nodes[PRIMARY].dhcp(now, &dec).unwrap();
+    p.flush(PRIMARY);
+    p.drive();
+    assert_eq!(
+        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Abandoned,
+        "event 9"
+    );
+    assert_eq!(
+        p.nodes[SECONDARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Abandoned
+    );
+}
+
+#[test]
+fn binding_status_expired_becomes_free_after_mclt_in_partner_down() {
+    let mut p = started(60);
+    let (key, valid) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    p.drive();
+    p.crash(SECONDARY);
+    p.advance(12);
+    let now = p.now;
+    {
+        let n = &mut p.nodes[PRIMARY];
+        let (rels, srv) = (&mut n.rels, &mut n.srv);
+        rels.0[0].partner_down(now, srv.db_mut()).unwrap();
+    }
+    p.flush(PRIMARY);
+    p.advance(u64::from(valid));
+    assert_eq!(
+        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Expired
+    );
+    // Event 4 in PARTNER-DOWN: MCLT after the latest of the lease's times.
+    p.advance(4100);
+    assert_eq!(
+        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Free
+    );
+}
+
+#[test]
+fn secondary_in_normal_is_renew_responsive_only() {
+    let mut p = started(60);
+    p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    p.drive();
+    // A Rebind (no Server ID) is not answered by the secondary in NORMAL.
+    assert!(p.rebind(SECONDARY, 1).is_none());
+    assert!(p.rebind(PRIMARY, 1).is_some());
+}
+
+#[test]
+fn drive_bounded_reports_no_livelock_on_an_idle_pair() {
+    let mut p = started(60);
+    assert!(p.drive_bounded(100));
+}

@@ -1,0 +1,78 @@
+//! Counters the daemon keeps and the control API reports.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Server-wide counters.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Datagrams received.
+    pub received: AtomicU64,
+    /// Datagrams dropped because the processing queue was full.
+    pub queue_overflow: AtomicU64,
+    /// Replies sent.
+    pub replies_sent: AtomicU64,
+    /// Replies not sent because their changes could not be made durable.
+    pub replies_dropped: AtomicU64,
+    /// Send errors.
+    pub send_errors: AtomicU64,
+    /// Store commits (each one fsync).
+    pub commits: AtomicU64,
+    /// Lease records written.
+    pub committed_records: AtomicU64,
+    /// Set when the store failed: the server stops.
+    pub store_failed: AtomicBool,
+    /// Dropped datagrams by reason (see `duet_core::dhcp::Drop::name`).
+    pub dropped: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Stats {
+    /// Counts one dropped datagram.
+    pub fn drop(&self, reason: &'static str) {
+        if let Ok(mut m) = self.dropped.lock() {
+            *m.entry(reason).or_insert(0) += 1;
+        }
+    }
+
+    /// A JSON-friendly copy.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            received: self.received.load(Ordering::Relaxed),
+            queue_overflow: self.queue_overflow.load(Ordering::Relaxed),
+            replies_sent: self.replies_sent.load(Ordering::Relaxed),
+            replies_dropped: self.replies_dropped.load(Ordering::Relaxed),
+            send_errors: self.send_errors.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            committed_records: self.committed_records.load(Ordering::Relaxed),
+            dropped: self
+                .dropped
+                .lock()
+                .map(|m| m.iter().map(|(k, v)| ((*k).to_string(), *v)).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Counters as reported by `GET /v1/status`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct StatsSnapshot {
+    /// Datagrams received.
+    pub received: u64,
+    /// Dropped on a full queue.
+    pub queue_overflow: u64,
+    /// Replies sent.
+    pub replies_sent: u64,
+    /// Replies withheld after a store failure.
+    pub replies_dropped: u64,
+    /// Send errors.
+    pub send_errors: u64,
+    /// Store commits.
+    pub commits: u64,
+    /// Lease records written.
+    pub committed_records: u64,
+    /// Dropped datagrams by reason.
+    pub dropped: BTreeMap<String, u64>,
+}

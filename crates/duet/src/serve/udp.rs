@@ -1,0 +1,116 @@
+//! The DHCPv6 UDP sockets: port 547, joined to ff02::1:2 on each configured
+//! interface, with the arrival interface and destination address of every
+//! datagram taken from IPV6_PKTINFO (RFC 3542), and replies sent out of the
+//! interface the request came in on.
+
+use nix::libc;
+use nix::sys::socket::{
+    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn6,
+};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsRawFd;
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+/// All_DHCP_Relay_Agents_and_Servers (RFC 8415 §7.1).
+pub const ALL_DHCP_RELAY_AGENTS_AND_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+
+/// One received datagram's addressing.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    /// Payload length.
+    pub len: usize,
+    /// Sender.
+    pub source: SocketAddrV6,
+    /// IP destination (from IPV6_PKTINFO).
+    pub dst: Option<Ipv6Addr>,
+    /// Arrival interface index (from IPV6_PKTINFO; 0 if unknown).
+    pub ifindex: u32,
+}
+
+/// Opens a UDP socket on `addr` with IPV6_RECVPKTINFO, SO_REUSEADDR, and
+/// (when `join` lists interfaces) membership of ff02::1:2 on each.
+pub fn bind(addr: SocketAddrV6, join: &[u32]) -> io::Result<UdpSocket> {
+    let sock = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    sock.set_only_v6(true)?;
+    sock.set_reuse_address(true)?;
+    sock.set_nonblocking(true)?;
+    // Room for bursts: perfdhcp at 10k+/s fills the default quickly.
+    let _ = sock.set_recv_buffer_size(4 << 20);
+    sock.bind(&SocketAddr::V6(addr).into())?;
+    for &ifindex in join {
+        sock.join_multicast_v6(&ALL_DHCP_RELAY_AGENTS_AND_SERVERS, ifindex)?;
+    }
+    setsockopt(&sock, sockopt::Ipv6RecvPacketInfo, &true).map_err(io::Error::from)?;
+    UdpSocket::from_std(sock.into())
+}
+
+/// Receives one datagram into `buf`.
+pub async fn recv(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
+    sock.async_io(Interest::READABLE, || recv_now(sock.as_raw_fd(), buf))
+        .await
+}
+
+fn recv_now(fd: i32, buf: &mut [u8]) -> io::Result<Received> {
+    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrIn6>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT)
+        .map_err(io::Error::from)?;
+    let source = msg
+        .address
+        .map(|a| SocketAddrV6::new(a.ip(), a.port(), a.flowinfo(), a.scope_id()))
+        .ok_or_else(|| io::Error::other("datagram without an IPv6 source"))?;
+    let mut dst = None;
+    let mut ifindex = 0;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::Ipv6PacketInfo(pi) = c {
+            dst = Some(Ipv6Addr::from(pi.ipi6_addr.s6_addr));
+            ifindex = pi.ipi6_ifindex;
+        }
+    }
+    Ok(Received {
+        len: msg.bytes,
+        source,
+        dst,
+        ifindex,
+    })
+}
+
+/// Sends `data` to `to` (scoped to `ifindex` when `to` is link-local), from
+/// source address `src` when given (the request's unicast destination).
+/// Usable from any thread: it never waits for readiness.
+pub fn send(
+    sock: &UdpSocket,
+    data: &[u8],
+    to: Ipv6Addr,
+    port: u16,
+    ifindex: u32,
+    src: Option<Ipv6Addr>,
+) -> io::Result<()> {
+    let link_local = (u128::from(to) >> 118) == 0x3fa;
+    let scope = if link_local { ifindex } else { 0 };
+    let dest = SockaddrIn6::from(SocketAddrV6::new(to, port, 0, scope));
+    let pktinfo = libc::in6_pktinfo {
+        ipi6_addr: libc::in6_addr {
+            s6_addr: src.unwrap_or(Ipv6Addr::UNSPECIFIED).octets(),
+        },
+        ipi6_ifindex: if link_local { ifindex } else { 0 },
+    };
+    let iov = [IoSlice::new(data)];
+    let with_info = [ControlMessage::Ipv6PacketInfo(&pktinfo)];
+    let cmsgs: &[ControlMessage<'_>] = if src.is_some() || link_local {
+        &with_info
+    } else {
+        &[]
+    };
+    sendmsg(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_DONTWAIT, Some(&dest))
+        .map(|_| ())
+        .map_err(io::Error::from)
+}
+
+/// Index of a network interface.
+pub fn ifindex(name: &str) -> io::Result<u32> {
+    nix::net::if_::if_nametoindex(name).map_err(|e| io::Error::other(format!("interface {name}: {e}")))
+}

@@ -1,0 +1,115 @@
+//! The store writer: one thread that makes binding changes durable in
+//! groups and only then sends the replies that report them (RFC 7031 §2;
+//! ARCHITECTURE "durable before visible").
+//!
+//! Whatever arrives while a commit is running forms the next group, so one
+//! fsync serves every request of a burst.
+
+use super::stats::Stats;
+use super::udp;
+use duet_core::lease::{Lease, LeaseKey};
+use duet_core::store::{Batch, LeaseStore};
+use std::collections::HashMap;
+use std::net::Ipv6Addr;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+/// A reply waiting for its changes to be durable.
+#[derive(Debug)]
+pub struct OutReply {
+    /// Index of the socket to send from.
+    pub socket: usize,
+    /// The datagram.
+    pub bytes: Vec<u8>,
+    /// Destination address.
+    pub to: Ipv6Addr,
+    /// Destination port.
+    pub port: u16,
+    /// Arrival interface of the request.
+    pub ifindex: u32,
+    /// Source address to use (the request's unicast destination).
+    pub src: Option<Ipv6Addr>,
+}
+
+/// Work for the writer.
+#[derive(Debug, Default)]
+pub struct Job {
+    /// Lease records to persist.
+    pub changes: Vec<Lease>,
+    /// Metadata to persist.
+    pub meta: Vec<(String, Vec<u8>)>,
+    /// Replies to send once the changes are durable.
+    pub replies: Vec<OutReply>,
+}
+
+/// Runs until the sending side of `jobs` is dropped and everything queued
+/// is written. Returns the store (so shutdown can close it cleanly).
+pub fn run(
+    mut store: Box<dyn LeaseStore>,
+    jobs: Receiver<Job>,
+    sockets: Vec<Arc<UdpSocket>>,
+    stats: Arc<Stats>,
+) {
+    loop {
+        let first = match jobs.recv_timeout(Duration::from_millis(500)) {
+            Ok(j) => j,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut group = vec![first];
+        while let Ok(j) = jobs.try_recv() {
+            group.push(j);
+        }
+        // Latest record per lease wins inside the group.
+        let mut latest: HashMap<LeaseKey, Lease> = HashMap::new();
+        let mut order = Vec::new();
+        let mut batch = Batch::default();
+        let mut replies = Vec::new();
+        for job in group {
+            for l in job.changes {
+                if latest.insert(l.key, l.clone()).is_none() {
+                    order.push(l.key);
+                }
+            }
+            batch.meta.extend(job.meta);
+            replies.extend(job.replies);
+        }
+        batch.leases = order.into_iter().filter_map(|k| latest.remove(&k)).collect();
+        if !batch.is_empty() {
+            match store.commit(&batch) {
+                Ok(()) => {
+                    stats.commits.fetch_add(1, Ordering::Relaxed);
+                    stats
+                        .committed_records
+                        .fetch_add(batch.leases.len() as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    // Never tell a client what was not made durable.
+                    tracing::error!(error = %e, "store commit failed; dropping {} replies and stopping", replies.len());
+                    stats.store_failed.store(true, Ordering::SeqCst);
+                    stats
+                        .replies_dropped
+                        .fetch_add(replies.len() as u64, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        for r in replies {
+            let Some(sock) = sockets.get(r.socket) else {
+                continue;
+            };
+            match udp::send(sock, &r.bytes, r.to, r.port, r.ifindex, r.src) {
+                Ok(()) => {
+                    stats.replies_sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(to = %r.to, error = %e, "send failed");
+                }
+            }
+        }
+    }
+}
