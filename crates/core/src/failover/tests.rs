@@ -1032,3 +1032,159 @@ fn drive_bounded_reports_no_livelock_on_an_idle_pair() {
     let mut p = started(60);
     assert!(p.drive_bounded(100));
 }
+
+#[test]
+fn binding_status_free_backup_to_active_by_secondary_and_even_address_returns_free_backup() {
+    let mut p = started(300);
+    p.partitioned = true;
+    p.disconnect();
+    p.advance(1);
+    // Event 2: the secondary delegates from its FREE-BACKUP share.
+    let (pk, _) = p.acquire(SECONDARY, 7, Pair::ia_pd()).unwrap();
+    assert_eq!(
+        p.nodes[SECONDARY].srv.db().get(&pk).unwrap().state,
+        LeaseState::Active
+    );
+    // And allocates an even address; released, it returns FREE-BACKUP
+    // after the partner's ack (events 3, 4, 6).
+    let (ak, _) = p.acquire(SECONDARY, 8, Pair::ia_na(None)).unwrap();
+    assert_eq!(u128::from(ak.prefix.addr()) & 1, 0);
+    let sid = p.nodes[SECONDARY].srv.duid().clone();
+    let now = p.now;
+    let rel = Pair::msg(
+        MessageType::Release,
+        8,
+        Some(&sid),
+        Some(Pair::ia_na(Some(ak.prefix.addr()))),
+    );
+    p.nodes[SECONDARY].dhcp(now, &rel).unwrap();
+    assert_eq!(
+        p.nodes[SECONDARY].srv.db().get(&ak).unwrap().state,
+        LeaseState::Released,
+        "no ack while apart"
+    );
+    p.partitioned = false;
+    p.advance(5);
+    assert_eq!(
+        p.nodes[SECONDARY].srv.db().get(&ak).unwrap().state,
+        LeaseState::FreeBackup
+    );
+    assert_eq!(
+        p.nodes[PRIMARY].srv.db().get(&pk).unwrap().state,
+        LeaseState::Active,
+        "the primary learnt the delegation"
+    );
+    p.settle();
+    p.assert_tables_equal();
+}
+
+#[test]
+fn binding_status_abandoned_becomes_reset_then_free_after_ack() {
+    let mut p = started(300);
+    let (key, _) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    let sid = p.nodes[PRIMARY].srv.duid().clone();
+    let now = p.now;
+    let dec = Pair::msg(
+        MessageType::Decline,
+        1,
+        Some(&sid),
+        Some(Pair::ia_na(Some(key.prefix.addr()))),
+    );
+    p.nodes[PRIMARY].dhcp(now, &dec).unwrap();
+    p.flush(PRIMARY);
+    // Event 10 after the probation, then event 4/5 on the partner's ack.
+    p.advance(86_400 + 5);
+    assert_eq!(
+        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Free
+    );
+    assert_eq!(
+        p.nodes[SECONDARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Free
+    );
+}
+
+/// RFC 8156 §4.4.1's worked example, exactly: MCLT 1 h, desired lifetime
+/// 3 days, T1 half the lifetime given.
+#[test]
+fn mclt_worked_example_of_section_4_4_1() {
+    let hour = 3600u64;
+    let day = 24 * hour;
+    let ep = FailoverEndpoint::new(endpoint_config(Role::Primary, hour), None, None, START);
+    let mut rels = Relationships(vec![ep]);
+    // Make it NORMAL without a partner, as in the example.
+    rels.0[0].state = ServerState::Normal;
+    let desired = Duration::from_secs(3 * day);
+    let t = START;
+    // t: new lease, acked partner lifetime 0 → min(3d, 0 + 1h) = 1h.
+    let cap = rels.valid_until_cap(0, None, t).unwrap();
+    assert_eq!(cap.since(t), Duration::from_secs(hour));
+    let actual = Duration::from_secs(hour);
+    // BNDUPD partner lifetime: ½h + 3d.
+    let pl = rels.partner_lifetime(0, desired, actual / 2, t);
+    assert_eq!(pl.since(t), Duration::from_secs(hour / 2 + 3 * day));
+    // The BNDREPLY acknowledges it.
+    let mut lease = Lease::free(
+        LeaseKey::address("2001:db8:1::1001".parse().unwrap()),
+        LeaseState::Active,
+        t,
+    );
+    lease.failover.acked_partner_lifetime = pl;
+    // t + ½h: Renew at T1 → min(3d, 3d + 1h) = 3d.
+    let t2 = t + Duration::from_secs(hour / 2);
+    let cap = rels.valid_until_cap(0, Some(&lease), t2).unwrap();
+    assert_eq!(desired.min(cap.since(t2)), desired);
+    // New partner lifetime: 1.5d + 3d = 4.5d.
+    let pl2 = rels.partner_lifetime(0, desired, desired / 2, t2);
+    assert_eq!(pl2.since(t2), Duration::from_secs(3 * day / 2 + 3 * day));
+    lease.failover.acked_partner_lifetime = pl2;
+    // t + ½h + 1.5d: next Renew: acked remaining 3d → 3d (steady state).
+    let t3 = t2 + Duration::from_secs(3 * day / 2);
+    let cap = rels.valid_until_cap(0, Some(&lease), t3).unwrap();
+    assert_eq!(desired.min(cap.since(t3)), desired);
+    assert_eq!(pl2.since(t3), Duration::from_secs(3 * day));
+    // In PARTNER-DOWN the cap does not apply (§8.4.1).
+    rels.0[0].state = ServerState::PartnerDown;
+    assert_eq!(rels.valid_until_cap(0, Some(&lease), t3), None);
+}
+
+#[test]
+fn communications_interrupted_caps_renewals_at_mclt_over_the_frozen_ack() {
+    let mut p = started(300);
+    p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    p.drive();
+    p.advance(150);
+    let (_, full) = p.renew(PRIMARY, 1).unwrap();
+    assert_eq!(full, 3000);
+    p.drive();
+    p.crash(SECONDARY);
+    p.advance(12);
+    assert_eq!(p.state(PRIMARY), ServerState::CommunicationsInterrupted);
+    // The acked partner lifetime (renewal + T1 + desired) is frozen;
+    // renewals shrink towards MCLT.
+    p.advance(2850);
+    let (_, shorter) = p.renew(PRIMARY, 1).unwrap();
+    assert!(shorter < 3000 && shorter > 300, "{shorter}");
+    p.advance(1200);
+    let (_, capped) = p.renew(PRIMARY, 1).unwrap();
+    assert_eq!(capped, 300, "past the acked partner lifetime: MCLT");
+}
+
+#[test]
+fn operator_partner_down_refused_in_recover() {
+    let mut p = Pair::new(300);
+    p.crash(SECONDARY);
+    p.advance(6);
+    assert_eq!(
+        p.state(PRIMARY),
+        ServerState::Recover,
+        "no partner within the startup time: previous state"
+    );
+    let now = p.now;
+    let n = &mut p.nodes[PRIMARY];
+    let (rels, srv) = (&mut n.rels, &mut n.srv);
+    assert!(matches!(
+        rels.0[0].partner_down(now, srv.db_mut()),
+        Err(CommandError::NotAllowed { .. })
+    ));
+}
