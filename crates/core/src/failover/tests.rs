@@ -205,7 +205,7 @@ impl Node {
 
     fn lease_timers(&mut self, now: UnixTime) -> bool {
         let local = self.local(now);
-        if !self.srv.next_timeout().is_some_and(|t| t <= local) {
+        if self.srv.next_timeout().is_none_or(|t| t > local) {
             return false;
         }
         let changes = self.srv.handle_timeout(local, &self.rels, 10_000);
