@@ -13,7 +13,7 @@ use crate::net::Ipv6Prefix;
 use crate::time::UnixTime;
 use duet_wire::BindingStatus;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::Ipv6Addr;
 
@@ -245,7 +245,7 @@ enum PoolRef {
 /// next event time.
 #[derive(Debug, Clone)]
 pub struct LeaseDb {
-    leases: HashMap<LeaseKey, Lease>,
+    leases: BTreeMap<LeaseKey, Lease>,
     by_binding: HashMap<BindingKey, BTreeSet<LeaseKey>>,
     timers: BTreeSet<(UnixTime, LeaseKey)>,
     ranges: Vec<AddressRangeSet>,
@@ -258,7 +258,7 @@ impl LeaseDb {
     /// name the pools in the other methods.
     pub fn new(ranges: &[(Ipv6Addr, Ipv6Addr)], pd_pools: &[(Ipv6Prefix, u8)]) -> LeaseDb {
         LeaseDb {
-            leases: HashMap::new(),
+            leases: BTreeMap::new(),
             by_binding: HashMap::new(),
             timers: BTreeSet::new(),
             ranges: ranges.iter().map(|&(s, e)| AddressRangeSet::new(s, e)).collect(),
@@ -315,7 +315,7 @@ impl LeaseDb {
         self.leases.get(key)
     }
 
-    /// Every record, in no particular order.
+    /// Every record, in key order (deterministic, for the simulator).
     pub fn iter(&self) -> impl Iterator<Item = &Lease> {
         self.leases.values()
     }

@@ -41,7 +41,7 @@ use duet_wire::{
 };
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 /// Maximum clock difference tolerated between partners (RFC 8156 §7.1).
@@ -221,17 +221,17 @@ pub struct FailoverEndpoint {
     clock_skew: Option<i64>,
     next_xid: u32,
     queue: VecDeque<LeaseKey>,
-    queued: HashMap<LeaseKey, QueueItem>,
-    in_flight: HashMap<TransactionId, InFlight>,
-    in_flight_keys: HashMap<LeaseKey, TransactionId>,
+    queued: BTreeMap<LeaseKey, QueueItem>,
+    in_flight: BTreeMap<TransactionId, InFlight>,
+    in_flight_keys: BTreeMap<LeaseKey, TransactionId>,
     /// Rejected by the partner: resent at the next scan, not at once (§7.7).
-    wait_scan: HashSet<LeaseKey>,
+    wait_scan: BTreeSet<LeaseKey>,
     next_scan: UnixTime,
     /// Our UPDREQ / UPDREQALL awaiting its UPDDONE.
     updreq_sent: Option<TransactionId>,
     /// The partner's UPDREQ / UPDREQALL we are answering, and the leases
     /// still to be acknowledged before UPDDONE.
-    serving: Option<(TransactionId, HashSet<LeaseKey>)>,
+    serving: Option<(TransactionId, BTreeSet<LeaseKey>)>,
     poolreq_pending: bool,
     recover_wait_until: Option<UnixTime>,
     comms_lost_at: Option<UnixTime>,
@@ -286,10 +286,10 @@ impl FailoverEndpoint {
             clock_skew: None,
             next_xid: 1,
             queue: VecDeque::new(),
-            queued: HashMap::new(),
-            in_flight: HashMap::new(),
-            in_flight_keys: HashMap::new(),
-            wait_scan: HashSet::new(),
+            queued: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            in_flight_keys: BTreeMap::new(),
+            wait_scan: BTreeSet::new(),
             next_scan: now + cfg.scan_interval,
             updreq_sent: None,
             serving: None,
@@ -567,7 +567,8 @@ impl FailoverEndpoint {
         self.conn = Conn::Down;
         // Everything in flight goes back to the head of the queue (sent
         // again after the next connection, §8.8.1).
-        let mut back: Vec<(TransactionId, InFlight)> = self.in_flight.drain().collect();
+        let mut back: Vec<(TransactionId, InFlight)> =
+            std::mem::take(&mut self.in_flight).into_iter().collect();
         back.sort_by_key(|(x, _)| *x);
         self.in_flight_keys.clear();
         for (_, f) in back.into_iter().rev() {
@@ -877,7 +878,7 @@ impl FailoverEndpoint {
             // unless it asked for everything.
             .map(|l| l.key)
             .collect();
-        let mut set = HashSet::new();
+        let mut set = BTreeSet::new();
         for k in keys {
             set.insert(k);
             self.enqueue(
@@ -1394,7 +1395,7 @@ impl FailoverEndpoint {
         if now >= self.next_scan {
             self.next_scan = now + self.cfg.scan_interval;
             if self.may_send_updates() {
-                let keys: Vec<LeaseKey> = self.wait_scan.drain().collect();
+                let keys: Vec<LeaseKey> = std::mem::take(&mut self.wait_scan).into_iter().collect();
                 for k in keys {
                     self.enqueue(
                         k,

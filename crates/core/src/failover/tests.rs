@@ -574,7 +574,7 @@ impl Pair {
     /// No two clients hold the same lease at the same time (their own view),
     /// and no table binds one resource to two clients.
     fn assert_no_duplicates(&self) {
-        let mut by_key: HashMap<LeaseKey, u32> = HashMap::new();
+        let mut by_key: BTreeMap<LeaseKey, u32> = BTreeMap::new();
         for h in self.held.iter().filter(|h| h.valid_until > self.now) {
             if let Some(other) = by_key.insert(h.key, h.client) {
                 assert_eq!(
