@@ -160,6 +160,18 @@ impl AddressRangeSet {
         }
     }
 
+    /// The index range `[lo, hi]` of class `c` (indices are `a >> 1`).
+    fn class_bounds(&self, c: usize) -> (u128, u128) {
+        let c = c as u128;
+        let lo = if self.start <= c {
+            0
+        } else {
+            (self.start - c).div_ceil(2)
+        };
+        let hi = self.end.saturating_sub(c) / 2;
+        (lo, hi)
+    }
+
     /// Whether `a` lies in the range.
     pub fn contains(&self, a: Ipv6Addr) -> bool {
         (self.start..=self.end).contains(&u128::from(a))
@@ -207,9 +219,12 @@ impl AddressRangeSet {
             if !classes.get(c).copied().unwrap_or(false) {
                 continue;
             }
+            let (lo, hi) = self.class_bounds(c);
+            let span = hi.saturating_sub(lo).saturating_add(1);
+            let hint = lo.saturating_add((random >> 1) % span.max(1));
             let Some(set) = self.free.get_mut(c) else { continue };
             // Each reserved IID is removed once, so this loop is bounded.
-            while let Some(k) = set.find_from(random >> 1) {
+            while let Some(k) = set.find_from(hint) {
                 set.remove(k);
                 let a = Ipv6Addr::from((k << 1) | c as u128);
                 if !is_reserved_iid(a) {
@@ -377,6 +392,25 @@ mod tests {
         assert!(!r.is_free(a));
         assert!(r.release(a));
         assert!(r.is_free(a));
+    }
+
+    #[test]
+    fn address_selection_is_spread_over_the_range_not_sequential() {
+        // RFC 8415 §13.1 / RFC 7721 §4.7: addresses should not be predictable.
+        let mut r = AddressRangeSet::new(
+            "2001:db8::1000".parse().unwrap(),
+            "2001:db8::1fff".parse().unwrap(),
+        );
+        let mut x: u128 = 0x1234_5678_9abc_def0_0fed_cba9_8765_4321;
+        let mut max = 0u128;
+        for _ in 0..20 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let a = u128::from(r.take_any([true, true], x).unwrap());
+            max = max.max(a - 0x2001_0db8_0000_0000_0000_0000_0000_1000);
+        }
+        assert!(max > 1000, "20 picks all in the first 1000 addresses: sequential");
     }
 
     #[test]

@@ -121,3 +121,11 @@ pub fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `duet ctl partner-down NAME` (RFC 8156 §8.4).
+pub fn partner_down(socket: &Path, name: &str) -> anyhow::Result<()> {
+    let body = request(socket, "POST", &format!("/v1/failover/{name}/partner-down"))?;
+    let _: serde_json::Value = serde_json::from_str(&body).context("decoding the answer")?;
+    println!("relationship {name}: partner declared down; this server is now in partner-down");
+    Ok(())
+}

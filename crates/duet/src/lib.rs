@@ -8,4 +8,6 @@
 
 pub mod api;
 pub mod ctl;
+pub mod demo;
 pub mod serve;
+pub mod tls;

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use duet::{ctl, serve};
+use duet::{ctl, demo, serve, tls};
 use duet_core::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +36,25 @@ enum Command {
         /// The configuration file.
         file: PathBuf,
     },
+    /// Create a CA and one certificate + key per server name for the
+    /// partner link: DIR/ca.crt, DIR/ca.key, DIR/NAME.crt, DIR/NAME.key
+    /// (PEM, keys mode 0600). Existing files are never replaced.
+    Tls {
+        #[command(subcommand)]
+        what: TlsCommand,
+    },
+    /// The embedded default: a primary and a secondary on loopback with fresh
+    /// certificates in a temporary directory, simulated clients, the primary
+    /// killed and restarted, every step printed; exits 0 only if every client
+    /// kept its lease and no binding was duplicated.
+    Demo {
+        /// Keep the temporary directory (configs, stores, logs) afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Number of simulated clients.
+        #[arg(long, default_value_t = 8)]
+        clients: u32,
+    },
     /// Ask a running server (through its control socket, found from the
     /// same configuration file).
     Ctl {
@@ -44,6 +63,19 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         what: CtlCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCommand {
+    /// Generate the CA and the per-server certificates.
+    Init {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Server names, comma-separated (each becomes a certificate's DNS name).
+        #[arg(long, value_delimiter = ',')]
+        names: Vec<String>,
     },
 }
 
@@ -60,6 +92,13 @@ enum CtlCommand {
         /// One JSON document instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Declare the partner of relationship NAME down (RFC 8156 §8.4). Only
+    /// when the partner is really not running: both serving in PARTNER-DOWN
+    /// can hand one address to two clients.
+    PartnerDown {
+        /// The relationship name.
+        name: String,
     },
 }
 
@@ -102,11 +141,22 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         },
+        Command::Tls {
+            what: TlsCommand::Init { out, names },
+        } => tls::init(&out, &names).map(|()| {
+            println!(
+                "wrote {}/ca.crt, ca.key and a certificate + key for {}",
+                out.display(),
+                names.join(", ")
+            );
+        }),
+        Command::Demo { keep, clients } => demo::run(keep, clients),
         Command::Ctl { config, what } => load_config(&config).and_then(|cfg| {
             let socket = cfg.control.socket.clone();
             match what {
                 CtlCommand::Status { json } => ctl::status(&socket, json),
                 CtlCommand::Leases { json } => ctl::leases(&socket, json),
+                CtlCommand::PartnerDown { name } => ctl::partner_down(&socket, &name),
             }
             .with_context(|| format!("duet ctl (control socket {})", socket.display()))
         }),

@@ -246,6 +246,18 @@ impl Dhcpv6Server {
         self.subnets.iter().map(|s| &s.cfg)
     }
 
+    /// Lease-database indices of the address ranges and prefix pools of the
+    /// subnets under relationship `rel`.
+    pub fn pools_of_relationship(&self, rel: usize) -> (Vec<usize>, Vec<usize>) {
+        let mut ranges = Vec::new();
+        let mut pd = Vec::new();
+        for s in self.subnets.iter().filter(|s| s.cfg.relationship == Some(rel)) {
+            ranges.extend(&s.ranges);
+            pd.extend(&s.pd_pools);
+        }
+        (ranges, pd)
+    }
+
     /// The relationship whose pools hold `key`, if any.
     pub fn relationship_of(&self, key: &LeaseKey) -> Option<usize> {
         let idx = match key.kind {

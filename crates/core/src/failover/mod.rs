@@ -701,11 +701,12 @@ impl FailoverEndpoint {
         }
         if let (Some(mine), Some(theirs)) = (&self.cfg.fingerprint, Self::fingerprint_of(&msg.options)) {
             if *mine != theirs {
+                let diff = fingerprint_diff(mine, &theirs);
                 return self.reject_connect(
                     now,
                     xid,
                     StatusCode::ConfigurationConflict,
-                    "subnets and pools of the relationship differ between the partners".to_string(),
+                    format!("the relationship's subnets and pools differ between the partners: {diff}"),
                     db,
                 );
             }
@@ -1331,6 +1332,21 @@ impl FailoverEndpoint {
         }
     }
 
+    /// This server is stopping: tell the partner with DISCONNECT
+    /// (ServerShuttingDown, §5.3.10); the driver then closes the connection.
+    pub fn shutdown(&mut self, now: UnixTime) {
+        if matches!(self.conn, Conn::Established { .. }) {
+            let xid = self.xid();
+            let mut m = FailoverMessage::new(FailoverMessageType::Disconnect, xid, now.to_abs());
+            m.options.push(DhcpOption::StatusCode(Status::new(
+                StatusCode::ServerShuttingDown,
+                "server shutting down",
+            )));
+            self.send(m, now);
+            self.events.push_back(Event::Close("shutting down".into()));
+        }
+    }
+
     /// The operator declares the partner down (§8.4).
     pub fn partner_down(&mut self, now: UnixTime, db: &mut LeaseDb) -> Result<(), CommandError> {
         if self.state == ServerState::PartnerDown {
@@ -1538,6 +1554,17 @@ impl FailoverEndpoint {
             _ => StateTimeout::Never,
         }
     }
+}
+
+/// Names what differs between two configuration fingerprints (one item per
+/// line): what only we have, and what only the partner has.
+pub fn fingerprint_diff(mine: &[u8], theirs: &[u8]) -> String {
+    let lines =
+        |b: &[u8]| -> BTreeSet<String> { String::from_utf8_lossy(b).lines().map(str::to_string).collect() };
+    let (a, b) = (lines(mine), lines(theirs));
+    let only_here: Vec<&String> = a.difference(&b).collect();
+    let only_there: Vec<&String> = b.difference(&a).collect();
+    format!("only here: {only_here:?}; only at the partner: {only_there:?}")
 }
 
 /// Every relationship of a server; the [`LeasePolicy`] DHCPv6 processing

@@ -2,7 +2,7 @@
 //! processing task through a query channel. `duet ctl` is its client.
 
 use crate::api::{LeaseJson, StatusJson};
-use axum::extract::State;
+use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -18,6 +18,8 @@ pub enum Query {
     Leases(oneshot::Sender<Vec<LeaseJson>>),
     /// Server and relationship status.
     Status(oneshot::Sender<StatusJson>),
+    /// The operator declares the partner of a relationship down.
+    PartnerDown(String, oneshot::Sender<Result<(), String>>),
 }
 
 async fn ask<T>(
@@ -37,6 +39,21 @@ async fn leases(State(tx): State<mpsc::Sender<Query>>) -> Result<Json<Vec<LeaseJ
 
 async fn status(State(tx): State<mpsc::Sender<Query>>) -> Result<Json<StatusJson>, StatusCode> {
     ask(&tx, Query::Status).await.map(Json)
+}
+
+async fn partner_down(
+    State(tx): State<mpsc::Sender<Query>>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Json<serde_json::Value>, (StatusCode, String)> {
+    let r = ask(&tx, |o| Query::PartnerDown(name.clone(), o))
+        .await
+        .map_err(|c| (c, "server busy or stopping".to_string()))?;
+    match r {
+        Ok(()) => Ok(Json(
+            serde_json::json!({ "relationship": name, "state": "partner-down" }),
+        )),
+        Err(e) => Err((StatusCode::CONFLICT, e)),
+    }
 }
 
 /// Binds the control socket (replacing a stale one) with mode 0600.
@@ -68,6 +85,10 @@ pub async fn serve(
     let app = Router::new()
         .route("/v1/leases", get(leases))
         .route("/v1/status", get(status))
+        .route(
+            "/v1/failover/{name}/partner-down",
+            axum::routing::post(partner_down),
+        )
         .with_state(tx);
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

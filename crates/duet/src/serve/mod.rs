@@ -11,20 +11,22 @@
 //! ```
 
 pub mod control;
+pub mod partner;
 pub mod stats;
 pub mod udp;
 pub mod writer;
 
-use crate::api::{LeaseJson, ServerJson, StatusJson};
+use crate::api::{LeaseJson, RelationshipJson, ServerJson, StatusJson};
 use anyhow::{bail, Context};
 use control::Query;
 use duet_core::config::Config;
 use duet_core::dhcp::{Dhcpv6Server, Incoming, Outcome, ServerOptions, Subnet};
+use duet_core::failover::{EndpointConfig, EndpointRecord, Event, FailoverEndpoint, Relationships};
 use duet_core::lease::{Lease, LeaseKind};
-use duet_core::policy::Standalone;
 use duet_core::store::{Batch, LeaseStore};
 use duet_core::time::UnixTime;
 use duet_wire::{DomainName, Duid};
+use partner::{Outbox, Outgoing, PartnerEvent};
 use stats::Stats;
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -33,10 +35,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use writer::{Job, OutReply};
+use writer::{Job, OutReply, META_LAST_OPERATING};
 
 /// Metadata key of the server DUID in the store.
 pub const META_SERVER_DUID: &str = "server-duid";
+
+/// Metadata key of a failover endpoint's persisted record.
+pub fn meta_endpoint(name: &str) -> String {
+    format!("failover/{name}")
+}
+
+/// How long STARTUP waits to hear from the partner (RFC 8156 §8.3.2 step 3).
+pub const STARTUP_TIME: Duration = Duration::from_secs(10);
 
 /// The wall clock as the core wants it. The only clock read of the daemon's
 /// packet path: once per datagram.
@@ -154,14 +164,29 @@ pub fn lease_json(l: &Lease, relationship: Option<String>) -> LeaseJson {
     }
 }
 
+/// The canonical description of a relationship's subnets and pools, one
+/// item per line: the configuration fingerprint both partners compare at
+/// CONNECT (docs/failover.md, "config drift").
+pub fn fingerprint(cfg: &Config, name: &str) -> Vec<u8> {
+    let mut lines = Vec::new();
+    for s in cfg.subnets.iter().filter(|s| s.failover.as_deref() == Some(name)) {
+        lines.push(format!("subnet {}", s.prefix));
+        for p in &s.pools {
+            lines.push(format!("subnet {} pool {}", s.prefix, p));
+        }
+        for p in &s.pd_pools {
+            lines.push(format!(
+                "subnet {} pd-pool {}/{}",
+                s.prefix, p.prefix, p.delegated_length
+            ));
+        }
+    }
+    lines.sort();
+    lines.join("\n").into_bytes()
+}
+
 /// Runs the server until SIGTERM / SIGINT.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
-    if !cfg.failover.is_empty() {
-        bail!(
-            "[[failover]] relationships are configured, but this build serves standalone only; \
-             remove the [[failover]] sections and the subnets' `failover` keys"
-        );
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -169,10 +194,322 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     rt.block_on(serve(cfg))
 }
 
+/// Everything the processing task owns.
+struct Core {
+    cfg: Config,
+    srv: Dhcpv6Server,
+    rels: Relationships,
+    /// Current partner connection per relationship.
+    conns: Vec<Option<u64>>,
+    duid: Duid<'static>,
+    started: Instant,
+    stats: Arc<Stats>,
+    ifnames: HashMap<u32, String>,
+    sockets: Vec<Arc<UdpSocket>>,
+}
+
+impl Core {
+    /// Moves what the failover endpoints produced into `job`: records to
+    /// persist first, then messages (the writer sends them after the commit).
+    fn drain_engines(&mut self, job: &mut Job) {
+        for (i, ep) in self.rels.0.iter_mut().enumerate() {
+            let (leases, record) = ep.poll_persist();
+            job.changes.extend(leases);
+            if let Some(r) = record {
+                match serde_json::to_vec(&r) {
+                    Ok(b) => job.meta.push((meta_endpoint(ep.name()), b)),
+                    Err(e) => tracing::error!(error = %e, "cannot encode the failover record"),
+                }
+            }
+            while let Some(m) = ep.poll_transmit() {
+                let mut frame = Vec::new();
+                match duet_wire::StreamMessage::Failover(m).encode_frame(&mut frame) {
+                    Ok(()) => job.partner.push((i, Outgoing::Frame(frame))),
+                    Err(e) => tracing::error!(error = %e, "cannot encode a failover message"),
+                }
+            }
+            while let Some(e) = ep.poll_event() {
+                match e {
+                    Event::StateChanged { from, to } => {
+                        tracing::info!(relationship = %ep.name(), %from, %to, "failover state changed")
+                    }
+                    Event::CommunicationsOk => tracing::info!(relationship = %ep.name(), "communications OK"),
+                    Event::CommunicationsLost => {
+                        tracing::warn!(relationship = %ep.name(), "communications lost")
+                    }
+                    Event::Close(reason) => {
+                        tracing::warn!(relationship = %ep.name(), %reason, "closing the partner connection");
+                        job.partner.push((i, Outgoing::Close));
+                    }
+                    Event::ConnectRefused(reason) => {
+                        tracing::warn!(relationship = %ep.name(), %reason, "partner refused our CONNECT")
+                    }
+                    Event::Notice(text) => tracing::info!(relationship = %ep.name(), "{text}"),
+                }
+            }
+        }
+    }
+
+    /// Lease records just changed by DHCPv6 processing or the lease timers:
+    /// their lazy updates are queued now and leave with the commit.
+    fn leases_changed(&mut self, now: UnixTime, changes: &[Lease]) {
+        if changes.is_empty() {
+            return;
+        }
+        let (rels, srv) = (&mut self.rels, &mut self.srv);
+        for ep in rels.0.iter_mut() {
+            ep.leases_changed(now, changes.iter(), srv.db_mut());
+        }
+    }
+
+    fn handle_packet(&mut self, pkt: Packet, job: &mut Job) {
+        let multicast = pkt.recv.dst.is_some_and(|d| d.is_multicast());
+        let incoming = Incoming {
+            payload: &pkt.data,
+            source: *pkt.recv.source.ip(),
+            interface: self.ifnames.get(&pkt.recv.ifindex).map(String::as_str),
+            multicast,
+        };
+        let now = now();
+        match self.srv.handle(now, incoming, &self.rels) {
+            Outcome::Dropped(d) => {
+                self.stats.count_drop(d.name());
+                tracing::debug!(from = %pkt.recv.source, reason = %d, "dropped");
+            }
+            Outcome::Reply(r) => {
+                let src = pkt.recv.dst.filter(|d| !d.is_multicast());
+                // A Relay-reply goes to the relay's source port: 547 for every
+                // standard relay (RFC 8415 §18.3.10), and whatever port a relay
+                // using RFC 8357's source-port behaviour (or `duet demo`) sent from.
+                let port = if r.port == duet_core::dhcp::SERVER_PORT {
+                    pkt.recv.source.port()
+                } else {
+                    r.port
+                };
+                let out = OutReply {
+                    socket: pkt.socket,
+                    bytes: r.bytes,
+                    to: r.to,
+                    port,
+                    ifindex: pkt.recv.ifindex,
+                    src,
+                };
+                if r.changes.is_empty() {
+                    // Nothing to make durable: answer at once.
+                    let sent = self
+                        .sockets
+                        .get(out.socket)
+                        .map(|s| udp::send(s, &out.bytes, out.to, out.port, out.ifindex, out.src));
+                    match sent {
+                        Some(Ok(())) => {
+                            self.stats.replies_sent.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {
+                            self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                } else {
+                    self.leases_changed(now, &r.changes);
+                    job.changes.extend(r.changes);
+                    job.replies.push(out);
+                }
+            }
+        }
+    }
+
+    fn handle_partner(&mut self, ev: PartnerEvent) {
+        let now = now();
+        let (rels, srv) = (&mut self.rels, &mut self.srv);
+        match ev {
+            PartnerEvent::Connected { rel, conn } => {
+                let Some(ep) = rels.0.get_mut(rel) else { return };
+                if let Some(slot) = self.conns.get_mut(rel) {
+                    if slot.is_some() {
+                        ep.handle_closed(now, srv.db_mut());
+                    }
+                    *slot = Some(conn);
+                }
+                tracing::info!(relationship = %ep.name(), "partner link up");
+                ep.handle_connected(now);
+            }
+            PartnerEvent::Message { rel, conn, msg } => {
+                if self.conns.get(rel).copied().flatten() == Some(conn) {
+                    if let Some(ep) = rels.0.get_mut(rel) {
+                        ep.handle_message(now, &msg, srv.db_mut());
+                    }
+                }
+            }
+            PartnerEvent::Closed { rel, conn, reason } => {
+                if self.conns.get(rel).copied().flatten() == Some(conn) {
+                    if let Some(slot) = self.conns.get_mut(rel) {
+                        *slot = None;
+                    }
+                    if let Some(ep) = rels.0.get_mut(rel) {
+                        tracing::info!(relationship = %ep.name(), %reason, "partner link down");
+                        ep.handle_closed(now, srv.db_mut());
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_timer(&self) -> Option<UnixTime> {
+        self.rels
+            .0
+            .iter()
+            .filter_map(FailoverEndpoint::poll_timeout)
+            .chain(self.srv.next_timeout())
+            .min()
+    }
+
+    fn timers(&mut self, job: &mut Job) {
+        let now = now();
+        let (rels, srv) = (&mut self.rels, &mut self.srv);
+        for ep in rels.0.iter_mut() {
+            if ep.poll_timeout().is_some_and(|t| t <= now) {
+                ep.handle_timeout(now, srv.db_mut());
+            }
+        }
+        if self.srv.next_timeout().is_some_and(|t| t <= now) {
+            let changes = self.srv.handle_timeout(now, &self.rels, 4096);
+            if !changes.is_empty() {
+                tracing::debug!(count = changes.len(), "leases changed state on timer");
+                self.leases_changed(now, &changes);
+                job.changes.extend(changes);
+            }
+        }
+    }
+
+    fn answer(&mut self, q: Query, job: &mut Job) {
+        match q {
+            Query::Leases(tx) => {
+                let out = self
+                    .srv
+                    .db()
+                    .iter()
+                    .map(|l| {
+                        let rel = self
+                            .srv
+                            .relationship_of(&l.key)
+                            .and_then(|i| self.cfg.failover.get(i))
+                            .map(|r| r.name.clone());
+                        lease_json(l, rel)
+                    })
+                    .collect();
+                let _ = tx.send(out);
+            }
+            Query::Status(tx) => {
+                let relationships = self
+                    .rels
+                    .0
+                    .iter()
+                    .map(|ep| {
+                        let s = ep.status();
+                        RelationshipJson {
+                            name: s.name,
+                            role: s.role.to_string(),
+                            state: s.state.to_string(),
+                            since: s.since.secs(),
+                            partner_state: s.partner_state.map(|p| p.to_string()),
+                            communications_ok: s.communications_ok,
+                            unacked_bndupd: s.unacked_bndupd as u64,
+                            clock_skew: s.clock_skew,
+                        }
+                    })
+                    .collect();
+                let _ = tx.send(StatusJson {
+                    server: ServerJson {
+                        name: self.cfg.server.name.clone(),
+                        duid: self.duid.to_hex(),
+                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        uptime: self.started.elapsed().as_secs(),
+                    },
+                    relationships,
+                    counters: self.stats.snapshot(),
+                });
+            }
+            Query::PartnerDown(name, tx) => {
+                let now = now();
+                let (rels, srv) = (&mut self.rels, &mut self.srv);
+                let r = match rels.0.iter_mut().find(|ep| ep.name() == name) {
+                    None => Err(format!("no failover relationship named {name:?}")),
+                    Some(ep) => ep.partner_down(now, srv.db_mut()).map_err(|e| e.to_string()),
+                };
+                if r.is_ok() {
+                    tracing::warn!(relationship = %name, "operator declared the partner down");
+                }
+                self.drain_engines(job);
+                let _ = tx.send(r);
+            }
+        }
+    }
+}
+
+fn endpoints(
+    cfg: &Config,
+    srv: &Dhcpv6Server,
+    meta: &std::collections::BTreeMap<String, Vec<u8>>,
+    now: UnixTime,
+) -> Relationships {
+    let last_operating = meta
+        .get(META_LAST_OPERATING)
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(|b| UnixTime(u64::from_le_bytes(b)));
+    Relationships(
+        cfg.failover
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let (ranges, pd_pools) = srv.pools_of_relationship(i);
+                let record: Option<EndpointRecord> = meta
+                    .get(&meta_endpoint(&r.name))
+                    .and_then(|b| match serde_json::from_slice(b) {
+                        Ok(rec) => Some(rec),
+                        Err(e) => {
+                            tracing::error!(relationship = %r.name, error = %e, "stored failover state unreadable; starting as if none");
+                            None
+                        }
+                    });
+                let ecfg = EndpointConfig {
+                    name: r.name.clone(),
+                    role: r.role,
+                    mclt: r.mclt,
+                    max_unacked_bndupd: r.max_unacked_bndupd,
+                    keepalive: r.keepalive,
+                    auto_partner_down: r.auto_partner_down,
+                    prefix_split: r.prefix_split,
+                    startup_time: STARTUP_TIME,
+                    scan_interval: Duration::from_secs(30),
+                    ranges,
+                    pd_pools,
+                    fingerprint: Some(fingerprint(cfg, &r.name)),
+                };
+                tracing::info!(relationship = %r.name, role = %r.role, recorded = ?record.map(|x| duet_wire::ServerState::from(x.state)), "failover endpoint starting");
+                FailoverEndpoint::new(ecfg, record, last_operating, now)
+            })
+            .collect(),
+    )
+}
+
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(&cfg.server.data_dir)
         .with_context(|| format!("creating data-dir {}", cfg.server.data_dir.display()))?;
+    // TLS material first: a bad certificate is a configuration error.
+    let mut links = Vec::new();
+    for (i, r) in cfg.failover.iter().enumerate() {
+        let tls = match &r.tls {
+            Some(t) if !r.insecure => {
+                Some(crate::tls::load(t).with_context(|| format!("failover[{i}] ({}) TLS", r.name))?)
+            }
+            _ => None,
+        };
+        links.push(partner::Link {
+            rel: i,
+            cfg: r.clone(),
+            tls,
+        });
+    }
     let mut store = open_store(&cfg)?;
     let snapshot = store.load().context("reading the lease store")?;
     for w in &snapshot.warnings {
@@ -180,13 +517,14 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     let duid = server_duid(store.as_mut(), &snapshot.meta)?;
     let options = ServerOptions::default();
-    let mut srv = Dhcpv6Server::new(duid.clone(), subnets(&cfg)?, options.clone(), random_u64());
+    let mut srv = Dhcpv6Server::new(duid.clone(), subnets(&cfg)?, options, random_u64());
     let n = snapshot.leases.len();
     let orphans = srv.load(snapshot.leases);
     for o in &orphans {
         tracing::warn!(lease = %o.key, state = %o.state, "stored lease is outside every configured pool; kept in the store, not served");
     }
     tracing::info!(leases = n - orphans.len(), "lease store loaded");
+    let rels = endpoints(&cfg, &srv, &snapshot.meta, now());
 
     // Sockets.
     let mut ifnames: HashMap<u32, String> = HashMap::new();
@@ -250,14 +588,23 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     drop(pkt_tx);
 
+    let outbox: Outbox = Arc::new(
+        (0..cfg.failover.len())
+            .map(|_| std::sync::Mutex::new(None))
+            .collect(),
+    );
     let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
     let writer = {
         let sockets = sockets.clone();
         let stats = stats.clone();
+        let outbox = outbox.clone();
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(store, job_rx, sockets, stats))?
+            .spawn(move || writer::run(store, job_rx, sockets, outbox, stats))?
     };
+
+    let (pev_tx, mut pev_rx) = mpsc::unbounded_channel::<PartnerEvent>();
+    partner::start(links, pev_tx, outbox.clone(), stats.clone())?;
 
     let (q_tx, mut q_rx) = mpsc::channel::<Query>(16);
     let listener = control::bind(&cfg.control.socket)?;
@@ -271,14 +618,23 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut health = tokio::time::interval(Duration::from_millis(200));
     let mut report = tokio::time::interval(Duration::from_secs(60));
     let mut last_dropped = 0u64;
-    let policy = Standalone {
-        decline_probation: options.decline_probation,
-    };
     let batch_max = cfg.server.batch_max.max(1);
+    let control_socket = cfg.control.socket.clone();
+    let mut core = Core {
+        conns: vec![None; cfg.failover.len()],
+        cfg,
+        srv,
+        rels,
+        duid,
+        started,
+        stats: stats.clone(),
+        ifnames,
+        sockets,
+    };
     let mut result = Ok(());
 
     loop {
-        let timer = srv.next_timeout();
+        let timer = core.next_timer();
         let sleep = match timer {
             Some(t) => {
                 let wait = Duration::from_secs(t.secs().saturating_sub(now().secs()));
@@ -286,31 +642,27 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             }
             None => tokio::time::Instant::now() + Duration::from_secs(3600),
         };
+        let mut job = Job::default();
         tokio::select! {
             _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
-            Some(q) = q_rx.recv() => answer(&srv, &cfg, &duid, started, &stats, q),
+            Some(q) = q_rx.recv() => core.answer(q, &mut job),
+            Some(ev) = pev_rx.recv() => {
+                core.handle_partner(ev);
+                while let Ok(ev) = pev_rx.try_recv() {
+                    core.handle_partner(ev);
+                }
+            }
             Some(pkt) = pkt_rx.recv() => {
-                let mut job = Job::default();
-                handle_packet(&mut srv, &policy, &ifnames, &sockets, &stats, pkt, &mut job);
+                core.handle_packet(pkt, &mut job);
                 for _ in 1..batch_max {
                     match pkt_rx.try_recv() {
-                        Ok(p) => handle_packet(&mut srv, &policy, &ifnames, &sockets, &stats, p, &mut job),
+                        Ok(p) => core.handle_packet(p, &mut job),
                         Err(_) => break,
                     }
                 }
-                if (!job.changes.is_empty() || !job.replies.is_empty()) && job_tx.send(job).is_err() {
-                    result = Err(anyhow::anyhow!("the store writer stopped"));
-                    break;
-                }
             }
-            _ = tokio::time::sleep_until(sleep), if timer.is_some() => {
-                let changes = srv.handle_timeout(now(), &policy, 4096);
-                if !changes.is_empty() {
-                    tracing::debug!(count = changes.len(), "leases changed state on timer");
-                    let _ = job_tx.send(Job { changes, ..Job::default() });
-                }
-            }
+            _ = tokio::time::sleep_until(sleep), if timer.is_some() => core.timers(&mut job),
             _ = health.tick() => {
                 if stats.store_failed.load(Ordering::SeqCst) {
                     result = Err(anyhow::anyhow!("the lease store failed: not answering clients without stable storage"));
@@ -326,99 +678,29 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                 }
             }
         }
+        core.drain_engines(&mut job);
+        if !job.is_empty() && job_tx.send(job).is_err() {
+            result = Err(anyhow::anyhow!("the store writer stopped"));
+            break;
+        }
     }
-    // Stop: the writer finishes what is queued (in-flight batch made
-    // durable and answered), then exits.
+    // Stop: tell partners, then the writer finishes what is queued (the
+    // in-flight batch made durable and answered) and exits.
+    let mut job = Job::default();
+    let now = now();
+    for ep in core.rels.0.iter_mut() {
+        ep.shutdown(now);
+    }
+    core.drain_engines(&mut job);
+    let _ = job_tx.send(job);
     drop(job_tx);
     let _ = ctl_stop_tx.send(());
     let _ = control_task.await;
-    let _ = std::fs::remove_file(&cfg.control.socket);
+    let _ = std::fs::remove_file(&control_socket);
     if writer.join().is_err() {
         bail!("store writer panicked");
     }
+    // Give the partner connections a moment to flush the DISCONNECT.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     result
-}
-
-fn handle_packet(
-    srv: &mut Dhcpv6Server,
-    policy: &Standalone,
-    ifnames: &HashMap<u32, String>,
-    sockets: &[Arc<UdpSocket>],
-    stats: &Stats,
-    pkt: Packet,
-    job: &mut Job,
-) {
-    let multicast = pkt.recv.dst.is_some_and(|d| d.is_multicast());
-    let incoming = Incoming {
-        payload: &pkt.data,
-        source: *pkt.recv.source.ip(),
-        interface: ifnames.get(&pkt.recv.ifindex).map(String::as_str),
-        multicast,
-    };
-    match srv.handle(now(), incoming, policy) {
-        Outcome::Dropped(d) => {
-            stats.drop(d.name());
-            tracing::debug!(from = %pkt.recv.source, reason = %d, "dropped");
-        }
-        Outcome::Reply(r) => {
-            let src = pkt.recv.dst.filter(|d| !d.is_multicast());
-            let out = OutReply {
-                socket: pkt.socket,
-                bytes: r.bytes,
-                to: r.to,
-                port: r.port,
-                ifindex: pkt.recv.ifindex,
-                src,
-            };
-            if r.changes.is_empty() {
-                // Nothing to make durable: answer at once.
-                match sockets
-                    .get(out.socket)
-                    .map(|s| udp::send(s, &out.bytes, out.to, out.port, out.ifindex, out.src))
-                {
-                    Some(Ok(())) => {
-                        stats.replies_sent.fetch_add(1, Ordering::Relaxed);
-                    }
-                    _ => {
-                        stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            } else {
-                job.changes.extend(r.changes);
-                job.replies.push(out);
-            }
-        }
-    }
-}
-
-fn answer(srv: &Dhcpv6Server, cfg: &Config, duid: &Duid<'static>, started: Instant, stats: &Stats, q: Query) {
-    match q {
-        Query::Leases(tx) => {
-            let mut v: Vec<&Lease> = srv.db().iter().collect();
-            v.sort_by_key(|l| l.key);
-            let out = v
-                .into_iter()
-                .map(|l| {
-                    let rel = srv
-                        .relationship_of(&l.key)
-                        .and_then(|i| cfg.failover.get(i))
-                        .map(|r| r.name.clone());
-                    lease_json(l, rel)
-                })
-                .collect();
-            let _ = tx.send(out);
-        }
-        Query::Status(tx) => {
-            let _ = tx.send(StatusJson {
-                server: ServerJson {
-                    name: cfg.server.name.clone(),
-                    duid: duid.to_hex(),
-                    version: env!("CARGO_PKG_VERSION").to_string(),
-                    uptime: started.elapsed().as_secs(),
-                },
-                relationships: vec![],
-                counters: stats.snapshot(),
-            });
-        }
-    }
 }

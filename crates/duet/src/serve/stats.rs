@@ -26,11 +26,15 @@ pub struct Stats {
     pub store_failed: AtomicBool,
     /// Dropped datagrams by reason (see `duet_core::dhcp::Drop::name`).
     pub dropped: Mutex<BTreeMap<&'static str, u64>>,
+    /// Refused partner connections by reason.
+    pub partner_refused: Mutex<BTreeMap<String, u64>>,
+    /// Failed outgoing partner connection attempts by relationship.
+    pub partner_connect_failures: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Stats {
     /// Counts one dropped datagram.
-    pub fn drop(&self, reason: &'static str) {
+    pub fn count_drop(&self, reason: &'static str) {
         if let Ok(mut m) = self.dropped.lock() {
             *m.entry(reason).or_insert(0) += 1;
         }
@@ -50,6 +54,12 @@ impl Stats {
                 .dropped
                 .lock()
                 .map(|m| m.iter().map(|(k, v)| ((*k).to_string(), *v)).collect())
+                .unwrap_or_default(),
+            partner_refused: self.partner_refused.lock().map(|m| m.clone()).unwrap_or_default(),
+            partner_connect_failures: self
+                .partner_connect_failures
+                .lock()
+                .map(|m| m.clone())
                 .unwrap_or_default(),
         }
     }
@@ -75,4 +85,10 @@ pub struct StatsSnapshot {
     pub committed_records: u64,
     /// Dropped datagrams by reason.
     pub dropped: BTreeMap<String, u64>,
+    /// Refused partner connections by reason.
+    #[serde(default)]
+    pub partner_refused: BTreeMap<String, u64>,
+    /// Failed outgoing partner connection attempts by relationship.
+    #[serde(default)]
+    pub partner_connect_failures: BTreeMap<String, u64>,
 }

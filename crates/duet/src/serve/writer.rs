@@ -5,6 +5,7 @@
 //! Whatever arrives while a commit is running forms the next group, so one
 //! fsync serves every request of a burst.
 
+use super::partner::{Outbox, Outgoing};
 use super::stats::Stats;
 use super::udp;
 use duet_core::lease::{Lease, LeaseKey};
@@ -16,6 +17,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
+
+/// Metadata key of the last time this server was known to run.
+pub const META_LAST_OPERATING: &str = "last-operating";
 
 /// A reply waiting for its changes to be durable.
 #[derive(Debug)]
@@ -43,6 +47,16 @@ pub struct Job {
     pub meta: Vec<(String, Vec<u8>)>,
     /// Replies to send once the changes are durable.
     pub replies: Vec<OutReply>,
+    /// Failover messages (and closes) for the partner of each relationship,
+    /// sent once the changes are durable.
+    pub partner: Vec<(usize, Outgoing)>,
+}
+
+impl Job {
+    /// Whether the job carries nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.meta.is_empty() && self.replies.is_empty() && self.partner.is_empty()
+    }
 }
 
 /// Runs until the sending side of `jobs` is dropped and everything queued
@@ -51,6 +65,7 @@ pub fn run(
     mut store: Box<dyn LeaseStore>,
     jobs: Receiver<Job>,
     sockets: Vec<Arc<UdpSocket>>,
+    outbox: Outbox,
     stats: Arc<Stats>,
 ) {
     loop {
@@ -68,6 +83,7 @@ pub fn run(
         let mut order = Vec::new();
         let mut batch = Batch::default();
         let mut replies = Vec::new();
+        let mut partner = Vec::new();
         for job in group {
             for l in job.changes {
                 if latest.insert(l.key, l.clone()).is_none() {
@@ -76,9 +92,16 @@ pub fn run(
             }
             batch.meta.extend(job.meta);
             replies.extend(job.replies);
+            partner.extend(job.partner);
         }
         batch.leases = order.into_iter().filter_map(|k| latest.remove(&k)).collect();
         if !batch.is_empty() {
+            // The last time this server is known to have run (RFC 8156
+            // §8.3.2 TIME-OF-FAILURE), with every commit.
+            batch.meta.push((
+                META_LAST_OPERATING.to_string(),
+                super::now().secs().to_le_bytes().to_vec(),
+            ));
             match store.commit(&batch) {
                 Ok(()) => {
                     stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -94,6 +117,15 @@ pub fn run(
                         .replies_dropped
                         .fetch_add(replies.len() as u64, Ordering::Relaxed);
                     break;
+                }
+            }
+        }
+        // Partner messages first: a BNDUPD is as urgent as a reply, and a
+        // BNDREPLY must not wait behind client traffic.
+        for (rel, o) in partner {
+            if let Some(Ok(slot)) = outbox.get(rel).map(|s| s.lock()) {
+                if let Some((_, tx)) = slot.as_ref() {
+                    let _ = tx.send(o);
                 }
             }
         }

@@ -1,0 +1,438 @@
+//! The partner link (RFC 8156 §5.1, §6.1, §10): TCP, the primary connects
+//! and retries with backoff, the secondary listens and accepts only
+//! configured peers; STARTTLS then TLS 1.3 with mutual certificates unless
+//! the relationship is explicitly `insecure`; then length-prefixed failover
+//! frames in both directions.
+//!
+//! This module only moves bytes. Every message goes to the processing task
+//! as a [`PartnerEvent`]; what to send comes back through the [`Outbox`]
+//! (from the store writer, after the changes a message reports are durable).
+
+use super::stats::Stats;
+use crate::tls::{check_peer_name, PartnerTls};
+use duet_core::config::{RelationshipConfig, Role};
+use duet_wire::option::Status;
+use duet_wire::{
+    ClientMessage, DhcpOption, FailoverMessage, FailoverMessageType, FrameDecoder, MessageType, OptionsExt,
+    StatusCode, StreamMessage, TransactionId,
+};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::mpsc::{self, UnboundedSender};
+
+/// How long a new connection may take to get through STARTTLS, TLS and
+/// CONNECT before it is dropped (RFC 8156 §10: limit idle connections).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// What the link tells the processing task. `conn` numbers connections so
+/// events of a connection already replaced are recognised and ignored.
+#[derive(Debug)]
+pub enum PartnerEvent {
+    /// A connection of relationship `rel` is up (TLS done if required).
+    Connected {
+        /// Relationship index.
+        rel: usize,
+        /// Connection number.
+        conn: u64,
+    },
+    /// A message arrived.
+    Message {
+        /// Relationship index.
+        rel: usize,
+        /// Connection number.
+        conn: u64,
+        /// The message.
+        msg: FailoverMessage<'static>,
+    },
+    /// The connection ended.
+    Closed {
+        /// Relationship index.
+        rel: usize,
+        /// Connection number.
+        conn: u64,
+        /// Why, for the log.
+        reason: String,
+    },
+}
+
+/// Something to send on a relationship's connection.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A whole frame (length prefix included).
+    Frame(Vec<u8>),
+    /// Close the connection after what was queued before.
+    Close,
+}
+
+/// Per relationship: the sending side of the current connection, if any.
+pub type Outbox = Arc<Vec<Mutex<Option<(u64, UnboundedSender<Outgoing>)>>>>;
+
+/// One relationship's link settings.
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// Relationship index.
+    pub rel: usize,
+    /// Its configuration.
+    pub cfg: RelationshipConfig,
+    /// TLS, unless `insecure = true`.
+    pub tls: Option<PartnerTls>,
+}
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+fn refuse(stats: &Stats, peer: SocketAddr, reason: &str) {
+    tracing::warn!(%peer, reason, "refused partner connection");
+    if let Ok(mut m) = stats.partner_refused.lock() {
+        *m.entry(reason.split(':').next().unwrap_or(reason).to_string())
+            .or_insert(0) += 1;
+    }
+}
+
+/// Starts the connect loops (primary relationships) and the listeners
+/// (secondary relationships).
+pub fn start(
+    links: Vec<Link>,
+    events: UnboundedSender<PartnerEvent>,
+    outbox: Outbox,
+    stats: Arc<Stats>,
+) -> anyhow::Result<()> {
+    let mut listeners: BTreeMap<SocketAddr, Vec<Link>> = BTreeMap::new();
+    for link in links {
+        match link.cfg.role {
+            Role::Primary => {
+                tokio::spawn(connect_loop(link, events.clone(), outbox.clone(), stats.clone()));
+            }
+            Role::Secondary => listeners.entry(link.cfg.listen).or_default().push(link),
+        }
+    }
+    for (addr, links) in listeners {
+        let sock = match addr {
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        };
+        sock.set_reuseaddr(true)?;
+        sock.bind(addr)
+            .map_err(|e| anyhow::anyhow!("binding the partner listener {addr}: {e}"))?;
+        let listener = sock.listen(16)?;
+        tracing::info!(%addr, "listening for partner connections");
+        tokio::spawn(accept_loop(
+            listener,
+            links,
+            events.clone(),
+            outbox.clone(),
+            stats.clone(),
+        ));
+    }
+    Ok(())
+}
+
+async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    r.read_exact(&mut len).await?;
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    r.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, m: StreamMessage<'_>) -> std::io::Result<()> {
+    let mut frame = Vec::new();
+    m.encode_frame(&mut frame).map_err(std::io::Error::other)?;
+    w.write_all(&frame).await
+}
+
+fn starttls() -> StreamMessage<'static> {
+    StreamMessage::Tls(ClientMessage::new(
+        MessageType::StartTls,
+        TransactionId::from_low_bits(1),
+    ))
+}
+
+async fn connect_loop(link: Link, events: UnboundedSender<PartnerEvent>, outbox: Outbox, stats: Arc<Stats>) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        match connect_once(&link).await {
+            Ok(Conn::Tls(s)) => {
+                backoff = BACKOFF_MIN;
+                run_conn(*s, link.rel, vec![], &events, &outbox).await;
+            }
+            Ok(Conn::Plain(s)) => {
+                backoff = BACKOFF_MIN;
+                run_conn(s, link.rel, vec![], &events, &outbox).await;
+            }
+            Err(e) => {
+                tracing::debug!(relationship = %link.cfg.name, peer = %link.cfg.peer, error = %e, "partner connection failed");
+                if let Ok(mut m) = stats.partner_connect_failures.lock() {
+                    *m.entry(link.cfg.name.clone()).or_insert(0) += 1;
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+enum Conn {
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Plain(TcpStream),
+}
+
+async fn connect_once(link: &Link) -> anyhow::Result<Conn> {
+    let sock = match link.cfg.peer {
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+    };
+    // From our configured address, so the secondary recognises us.
+    sock.bind(SocketAddr::new(link.cfg.listen.ip(), 0))?;
+    let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, sock.connect(link.cfg.peer)).await??;
+    stream.set_nodelay(true)?;
+    let Some(tls) = &link.tls else {
+        return Ok(Conn::Plain(stream));
+    };
+    // RFC 7653 §8.2: STARTTLS first; a REPLY without error status means go.
+    write_msg(&mut stream, starttls()).await?;
+    let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream)).await??;
+    match StreamMessage::parse(&reply) {
+        Ok(StreamMessage::Tls(m)) if m.msg_type == MessageType::Reply => {
+            if let Some(s) = m.options.status().filter(|s| s.code != StatusCode::Success) {
+                anyhow::bail!("partner refused STARTTLS: {} {}", s.code, s.message_lossy());
+            }
+        }
+        other => anyhow::bail!("unexpected answer to STARTTLS: {other:?}"),
+    }
+    let name = rustls::pki_types::ServerName::try_from(tls.peer_name.clone())?;
+    let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
+    let s = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await??;
+    Ok(Conn::Tls(Box::new(s)))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    links: Vec<Link>,
+    events: UnboundedSender<PartnerEvent>,
+    outbox: Outbox,
+    stats: Arc<Stats>,
+) {
+    let links = Arc::new(links);
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(8));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "partner accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // §6.1: only a configured primary may connect.
+        let candidates: Vec<Link> = links
+            .iter()
+            .filter(|l| l.cfg.peer.ip() == peer.ip())
+            .cloned()
+            .collect();
+        if candidates.is_empty() {
+            refuse(
+                &stats,
+                peer,
+                "unknown peer: no relationship has this address as primary",
+            );
+            continue;
+        }
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            refuse(&stats, peer, "too many connections in handshake");
+            continue;
+        };
+        let (events, outbox, stats) = (events.clone(), outbox.clone(), stats.clone());
+        tokio::spawn(async move {
+            let r =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, accept_one(stream, peer, &candidates, &stats)).await;
+            drop(permit);
+            match r {
+                Ok(Ok((conn, rel, first))) => match conn {
+                    Accepted::Tls(s) => run_conn(*s, rel, first, &events, &outbox).await,
+                    Accepted::Plain(s) => run_conn(s, rel, first, &events, &outbox).await,
+                },
+                Ok(Err(reason)) => refuse(&stats, peer, &reason),
+                Err(_) => refuse(&stats, peer, "handshake timeout"),
+            }
+        });
+    }
+}
+
+enum Accepted {
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Plain(TcpStream),
+}
+
+fn pick<'l>(candidates: &'l [Link], connect: &FailoverMessage<'_>) -> Option<&'l Link> {
+    let name = connect.options.iter().find_map(|o| match o {
+        DhcpOption::RelationshipName(n) => Some(n.to_string()),
+        _ => None,
+    });
+    match name {
+        Some(n) => candidates.iter().find(|l| l.cfg.name == n),
+        // §5.5.14: no name means the one relationship with this primary.
+        None if candidates.len() == 1 => candidates.first(),
+        None => None,
+    }
+}
+
+fn parse_connect(frame: &[u8]) -> Result<FailoverMessage<'static>, String> {
+    match StreamMessage::parse(frame) {
+        Ok(StreamMessage::Failover(m)) if m.msg_type == FailoverMessageType::Connect => Ok(m.into_owned()),
+        Ok(other) => Err(format!("expected CONNECT, got {other:?}")),
+        Err(e) => Err(format!("malformed first message: {e}")),
+    }
+}
+
+async fn accept_one(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    candidates: &[Link],
+    stats: &Stats,
+) -> Result<(Accepted, usize, Vec<FailoverMessage<'static>>), String> {
+    let _ = stream.set_nodelay(true);
+    let first = read_frame(&mut stream)
+        .await
+        .map_err(|e| format!("no first message: {e}"))?;
+    match StreamMessage::parse(&first) {
+        Ok(StreamMessage::Tls(m)) if m.msg_type == MessageType::StartTls => {
+            let Some(tls) = candidates.iter().find_map(|l| l.tls.clone()) else {
+                // Insecure relationships answer STARTTLS with TLSConnectionRefused.
+                let mut reply = ClientMessage::new(MessageType::Reply, m.transaction_id);
+                reply.options.push(DhcpOption::StatusCode(Status::new(
+                    StatusCode::TlsConnectionRefused,
+                    "TLS not configured",
+                )));
+                let _ = write_msg(&mut stream, StreamMessage::Tls(reply)).await;
+                return Err("peer asked for TLS on an insecure relationship".into());
+            };
+            let reply = ClientMessage::new(MessageType::Reply, m.transaction_id);
+            write_msg(&mut stream, StreamMessage::Tls(reply))
+                .await
+                .map_err(|e| e.to_string())?;
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+            let mut s = acceptor
+                .accept(stream)
+                .await
+                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            let frame = read_frame(&mut s).await.map_err(|e| format!("no CONNECT: {e}"))?;
+            let connect = parse_connect(&frame)?;
+            let link =
+                pick(candidates, &connect).ok_or("CONNECT names no relationship we have with this peer")?;
+            let Some(link_tls) = &link.tls else {
+                return Err(format!(
+                    "relationship {} is insecure but the peer used TLS",
+                    link.cfg.name
+                ));
+            };
+            check_peer_name(s.get_ref().1.peer_certificates(), &link_tls.peer_name)
+                .map_err(|e| format!("certificate: {e}"))?;
+            tracing::info!(%peer, relationship = %link.cfg.name, "partner connected (TLS 1.3, certificate verified)");
+            let _ = stats;
+            Ok((Accepted::Tls(Box::new(s)), link.rel, vec![connect]))
+        }
+        Ok(StreamMessage::Failover(_)) => {
+            let connect = parse_connect(&first)?;
+            let link =
+                pick(candidates, &connect).ok_or("CONNECT names no relationship we have with this peer")?;
+            if link.tls.is_some() {
+                return Err(format!(
+                    "no TLS: relationship {} requires STARTTLS",
+                    link.cfg.name
+                ));
+            }
+            tracing::warn!(%peer, relationship = %link.cfg.name, "partner connected WITHOUT TLS (insecure = true)");
+            Ok((Accepted::Plain(stream), link.rel, vec![connect]))
+        }
+        Ok(other) => Err(format!("unexpected first message {other:?}")),
+        Err(e) => Err(format!("malformed first message: {e}")),
+    }
+}
+
+/// Runs one established connection until it ends.
+async fn run_conn<S>(
+    stream: S,
+    rel: usize,
+    first: Vec<FailoverMessage<'static>>,
+    events: &UnboundedSender<PartnerEvent>,
+    outbox: &Outbox,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    if let Some(slot) = outbox.get(rel) {
+        if let Ok(mut s) = slot.lock() {
+            if let Some((_, old)) = s.replace((conn, tx)) {
+                let _ = old.send(Outgoing::Close);
+            }
+        }
+    }
+    let _ = events.send(PartnerEvent::Connected { rel, conn });
+    for msg in first {
+        let _ = events.send(PartnerEvent::Message { rel, conn, msg });
+    }
+    let writer = async {
+        while let Some(o) = rx.recv().await {
+            match o {
+                Outgoing::Frame(b) => wr.write_all(&b).await.map_err(|e| format!("write: {e}"))?,
+                Outgoing::Close => {
+                    let _ = wr.flush().await;
+                    let _ = wr.shutdown().await;
+                    return Err::<(), String>("closed by us".into());
+                }
+            }
+        }
+        Err("outbox dropped".into())
+    };
+    let reader = async {
+        let mut dec = FrameDecoder::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = rd.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                return Err::<(), String>("closed by the partner".into());
+            }
+            dec.push(buf.get(..n).unwrap_or_default());
+            loop {
+                match dec.next_frame() {
+                    Ok(Some(frame)) => match StreamMessage::parse(frame) {
+                        Ok(StreamMessage::Failover(m)) => {
+                            let _ = events.send(PartnerEvent::Message {
+                                rel,
+                                conn,
+                                msg: m.into_owned(),
+                            });
+                        }
+                        Ok(StreamMessage::Tls(m)) => {
+                            return Err(format!("unexpected {} after the handshake", m.msg_type))
+                        }
+                        Err(e) => return Err(format!("malformed failover message: {e}")),
+                    },
+                    Ok(None) => break,
+                    Err(e) => return Err(format!("bad frame: {e}")),
+                }
+            }
+        }
+    };
+    let reason = tokio::select! {
+        r = writer => r.err().unwrap_or_default(),
+        r = reader => r.err().unwrap_or_default(),
+    };
+    if let Some(slot) = outbox.get(rel) {
+        if let Ok(mut s) = slot.lock() {
+            if s.as_ref().is_some_and(|(c, _)| *c == conn) {
+                *s = None;
+            }
+        }
+    }
+    let _ = events.send(PartnerEvent::Closed { rel, conn, reason });
+}
