@@ -617,6 +617,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut health = tokio::time::interval(Duration::from_millis(200));
     let mut report = tokio::time::interval(Duration::from_secs(60));
+    // Keeps "last time operating" fresh in the store even without traffic
+    // (RFC 8156 §8.3.2 step 5 compares it with the partner's PARTNER-DOWN time).
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(10));
     let mut last_dropped = 0u64;
     let batch_max = cfg.server.batch_max.max(1);
     let control_socket = cfg.control.socket.clone();
@@ -668,6 +671,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                     result = Err(anyhow::anyhow!("the lease store failed: not answering clients without stable storage"));
                     break;
                 }
+            }
+            _ = heartbeat.tick() => {
+                job.meta.push((META_LAST_OPERATING.to_string(), now().secs().to_le_bytes().to_vec()));
             }
             _ = report.tick() => {
                 let s = stats.snapshot();
