@@ -29,7 +29,7 @@ use tokio::sync::mpsc::{self, UnboundedSender};
 /// CONNECT before it is dropped (RFC 8156 §10: limit idle connections).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// What the link tells the processing task. `conn` numbers connections so
 /// events of a connection already replaced are recognised and ignored.
@@ -157,23 +157,31 @@ fn starttls() -> StreamMessage<'static> {
 async fn connect_loop(link: Link, events: UnboundedSender<PartnerEvent>, outbox: Outbox, stats: Arc<Stats>) {
     let mut backoff = BACKOFF_MIN;
     loop {
-        match connect_once(&link).await {
+        let began = std::time::Instant::now();
+        let connected = match connect_once(&link).await {
             Ok(Conn::Tls(s)) => {
-                backoff = BACKOFF_MIN;
                 run_conn(*s, link.rel, vec![], &events, &outbox).await;
+                true
             }
             Ok(Conn::Plain(s)) => {
-                backoff = BACKOFF_MIN;
                 run_conn(s, link.rel, vec![], &events, &outbox).await;
+                true
             }
             Err(e) => {
                 tracing::debug!(relationship = %link.cfg.name, peer = %link.cfg.peer, error = %e, "partner connection failed");
                 if let Ok(mut m) = stats.partner_connect_failures.lock() {
                     *m.entry(link.cfg.name.clone()).or_insert(0) += 1;
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                false
             }
-        }
+        };
+        // §6.1: keep retrying, less often after a refusal or a connection
+        // that did not last (a partner that closes at once).
+        backoff = if connected && began.elapsed() > Duration::from_secs(30) {
+            BACKOFF_MIN
+        } else {
+            (backoff * 2).min(BACKOFF_MAX)
+        };
         tokio::time::sleep(backoff).await;
     }
 }
