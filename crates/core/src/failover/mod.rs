@@ -190,6 +190,18 @@ struct InFlight {
     sent_partner_lifetime: UnixTime,
 }
 
+/// SABOTAGE (test only, feature `sabotage`): switches that break the
+/// engine on purpose so the simulator can show its checker catches the
+/// bug. All off by default.
+#[cfg(feature = "sabotage")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sabotage {
+    /// Break the MCLT rule (§4.4): no lifetime cap in any state.
+    pub ignore_mclt: bool,
+    /// Break the low-bit address split (§4.2.1): allocate from both halves.
+    pub both_address_halves: bool,
+}
+
 /// One failover relationship's endpoint (see the module documentation).
 #[derive(Debug)]
 pub struct FailoverEndpoint {
@@ -239,6 +251,9 @@ pub struct FailoverEndpoint {
     persist: Vec<Lease>,
     record_dirty: bool,
     events: VecDeque<Event>,
+    /// SABOTAGE (test only).
+    #[cfg(feature = "sabotage")]
+    sabotage: Sabotage,
 }
 
 fn state_from_u8(v: u8) -> Option<ServerState> {
@@ -300,8 +315,16 @@ impl FailoverEndpoint {
             persist: Vec::new(),
             record_dirty: true,
             events: VecDeque::new(),
+            #[cfg(feature = "sabotage")]
+            sabotage: Sabotage::default(),
             cfg,
         }
+    }
+
+    /// SABOTAGE (test only, feature `sabotage`): break the engine on purpose.
+    #[cfg(feature = "sabotage")]
+    pub fn sabotage(&mut self, s: Sabotage) {
+        self.sabotage = s;
     }
 
     /// The relationship name.
@@ -399,6 +422,10 @@ impl FailoverEndpoint {
             Conn::Established { .. } | Conn::AwaitConnect | Conn::AwaitConnectReply
         ) {
             t.push(self.last_received + self.cfg.keepalive);
+        }
+        // CONTACT only on an established connection (handle_timeout sends
+        // none before), so no timer that nothing would ever advance.
+        if matches!(self.conn, Conn::Established { .. }) {
             t.push(self.last_sent + self.send_interval());
         }
         t.into_iter().min()
@@ -1481,6 +1508,11 @@ impl FailoverEndpoint {
         if self.state == ServerState::RecoverDone || self.responsiveness() == Responsiveness::Unresponsive {
             return [false, false];
         }
+        // SABOTAGE (test only): both halves.
+        #[cfg(feature = "sabotage")]
+        if self.sabotage.both_address_halves {
+            return [true, true];
+        }
         // §4.2.1 and A17: only the own half, in every state.
         let mut c = [false, false];
         c[self.own_class()] = true;
@@ -1515,6 +1547,11 @@ impl FailoverEndpoint {
     }
 
     fn valid_until_cap(&self, lease: Option<&Lease>, now: UnixTime) -> Option<UnixTime> {
+        // SABOTAGE (test only): no MCLT cap.
+        #[cfg(feature = "sabotage")]
+        if self.sabotage.ignore_mclt {
+            return None;
+        }
         if self.state == ServerState::PartnerDown {
             return None;
         }

@@ -1188,3 +1188,20 @@ fn operator_partner_down_refused_in_recover() {
         Err(CommandError::NotAllowed { .. })
     ));
 }
+
+#[test]
+fn a_stalled_handshake_arms_no_timer_that_never_advances() {
+    // The primary sent CONNECT and hears nothing: its next timer is the
+    // keepalive expiry, not a CONTACT it would never send.
+    let ep_cfg = endpoint_config(Role::Primary, 300);
+    let keepalive = ep_cfg.keepalive;
+    let mut ep = FailoverEndpoint::new(ep_cfg, None, None, START);
+    ep.handle_connected(START);
+    let _ = ep.poll_transmit();
+    let t = ep.poll_timeout().unwrap();
+    assert!(t >= START + Duration::from_secs(5).min(keepalive), "{t} too early: busy loop");
+    let mut db = LeaseDb::new(&[], &[]);
+    ep.handle_timeout(START + keepalive, &mut db);
+    assert!(!ep.communications_ok());
+    assert!(matches!(ep.poll_event(), Some(Event::Close(_))) || ep.poll_event().is_some());
+}
