@@ -1,8 +1,10 @@
 //! A lab for real-client integration tests: network namespaces joined by a
 //! veth pair, a `duet serve` in one of them, and real DHCPv6 clients (ISC
 //! dhclient, dhcpcd, perfdhcp), tshark and small python3 senders in the
-//! other. Follows ../../shared/design/TESTING-NOTES.md: DAD, RA and RS off
-//! in every namespace, addresses added `nodad`, every client with its own
+//! other ([`Lab`]); or, for the failover pair, server and client
+//! namespaces on bridges held by a "switch" namespace ([`PairLab`]).
+//! Follows ../../shared/design/TESTING-NOTES.md: DAD, RA and RS off in
+//! every namespace, addresses added `nodad`, every client with its own
 //! lease / pid / config / script files, dhcpcd with private tmpfs mounts.
 //!
 //! Needs root and the tools above; nothing leaves the namespaces the lab
@@ -247,7 +249,10 @@ fn live_test_process(pid: u32) -> bool {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    !comm.is_empty() && (comm.starts_with("standalone") || exe.starts_with("standalone"))
+    // The integration-test binaries that build labs (tests/standalone.rs,
+    // tests/pair.rs); /proc/PID/comm is the binary name, cut at 15 bytes.
+    let ours = |s: &str| s.starts_with("standalone") || s.starts_with("pair-");
+    !comm.is_empty() && (ours(comm.trim_end()) || ours(&exe))
 }
 
 fn kill_namespace(ns: &str) {
@@ -441,6 +446,176 @@ impl Drop for Lab {
     }
 }
 
+// ------------------------------------------------------------------ pair lab
+
+/// A lab for failover tests (tests/pair.rs): a "switch" namespace holding
+/// Linux bridges (client links, the server-to-server link), server
+/// namespaces with veths on some of the bridges, client namespaces with
+/// `eth0` on one bridge. A bridge port can be disabled and re-enabled
+/// ([`PairLab::set_port`]), which cuts and heals exactly that link without
+/// any carrier change. Dropping it kills every process in its namespaces
+/// and deletes them; the directory is kept like [`Lab`]'s.
+pub struct PairLab {
+    /// `dt-<pid>-<n>`.
+    pub name: String,
+    /// The namespace holding the bridges.
+    pub sw: String,
+    /// This lab's directory.
+    pub dir: PathBuf,
+    namespaces: Vec<String>,
+}
+
+impl PairLab {
+    /// Builds the switch namespace with one bridge per name in `bridges`
+    /// (multicast snooping and STP off: every port forwards at once and
+    /// multicast is flooded).
+    pub fn new(bridges: &[&str]) -> PairLab {
+        CLEAN.call_once(clean_leftovers);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{PREFIX}{}-{n}", std::process::id());
+        let dir = base_dir().join(&name);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("lab dir");
+        let mut lab = PairLab {
+            sw: format!("{name}-sw"),
+            name,
+            dir,
+            namespaces: Vec::new(),
+        };
+        let t = Duration::from_secs(10);
+        lab.namespaces.push(lab.sw.clone());
+        new_namespace(&lab.sw);
+        for br in bridges {
+            run_ok(
+                &in_ns(
+                    &lab.sw,
+                    &[
+                        "ip",
+                        "link",
+                        "add",
+                        br,
+                        "type",
+                        "bridge",
+                        "mcast_snooping",
+                        "0",
+                        "stp_state",
+                        "0",
+                    ],
+                ),
+                t,
+            );
+            run_ok(&in_ns(&lab.sw, &["ip", "link", "set", br, "up"]), t);
+        }
+        lab
+    }
+
+    /// A file in the lab directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The namespace name of node `tag`.
+    pub fn ns(&self, tag: &str) -> String {
+        format!("{}-{tag}", self.name)
+    }
+
+    /// The bridge port (in the switch namespace) of `tag`'s `ifname`.
+    pub fn port(tag: &str, ifname: &str) -> String {
+        format!("{tag}-{ifname}")
+    }
+
+    /// Adds namespace `tag` with, per `(ifname, bridge, mac, address)`, a
+    /// veth whose other end (port `TAG-IFNAME`) is on `bridge`; `address`
+    /// (`addr/len`, added `nodad`) may be empty. Returns the namespace.
+    pub fn add_node(&mut self, tag: &str, links: &[(&str, &str, &str, &str)]) -> String {
+        let ns = self.ns(tag);
+        let t = Duration::from_secs(10);
+        self.namespaces.push(ns.clone());
+        new_namespace(&ns);
+        for (ifname, bridge, mac, addr) in links {
+            let port = PairLab::port(tag, ifname);
+            run_ok(
+                &[
+                    "ip", "link", "add", &port, "netns", &self.sw, "type", "veth", "peer", "name", ifname,
+                    "netns", &ns,
+                ],
+                t,
+            );
+            run_ok(
+                &in_ns(&self.sw, &["ip", "link", "set", &port, "master", bridge]),
+                t,
+            );
+            run_ok(&in_ns(&self.sw, &["ip", "link", "set", &port, "up"]), t);
+            if_up(&ns, ifname, mac, (!addr.is_empty()).then_some(*addr));
+        }
+        for (ifname, ..) in links {
+            wait_link_local(&ns, ifname);
+        }
+        ns
+    }
+
+    /// Enables (`true`: forwarding) or disables (`false`) bridge port `port`.
+    pub fn set_port(&self, port: &str, forwarding: bool) {
+        let state = if forwarding { "3" } else { "0" };
+        run_ok(
+            &in_ns(&self.sw, &["bridge", "link", "set", "dev", port, "state", state]),
+            Duration::from_secs(10),
+        );
+    }
+
+    /// The link-local address of `ifname` in `ns`.
+    pub fn link_local(&self, ns: &str, ifname: &str) -> String {
+        let out = run_ok(
+            &in_ns(
+                ns,
+                &["ip", "-6", "-o", "addr", "show", "dev", ifname, "scope", "link"],
+            ),
+            Duration::from_secs(5),
+        );
+        out.split_whitespace()
+            .skip_while(|w| *w != "inet6")
+            .nth(1)
+            .and_then(|a| a.split('/').next())
+            .unwrap_or_else(|| panic!("no link-local address on {ns}/{ifname}: {out}"))
+            .to_string()
+    }
+
+    /// Makes namespace `ns` unable to send anything to `addr` (a policy
+    /// rule `to ADDR/128 blackhole`; link-local destinations included).
+    pub fn blackhole(&self, ns: &str, addr: &str) {
+        let to = format!("{addr}/128");
+        run_ok(
+            &in_ns(ns, &["ip", "-6", "rule", "add", "to", &to, "blackhole"]),
+            Duration::from_secs(10),
+        );
+    }
+}
+
+impl Drop for PairLab {
+    fn drop(&mut self) {
+        for ns in self.namespaces.iter().rev() {
+            kill_namespace(ns);
+        }
+        if std::thread::panicking() {
+            let _ = fs::write(self.dir.join("KEPT"), "kept after a failure\n");
+            eprintln!(
+                "lab {} failed; its files are kept in {}",
+                self.name,
+                self.dir.display()
+            );
+        } else if std::env::var_os("DUET_TEST_KEEP").is_some() {
+            let _ = fs::write(self.dir.join("KEPT"), "kept (DUET_TEST_KEEP)\n");
+            eprintln!(
+                "lab {}: files kept in {} (DUET_TEST_KEEP)",
+                self.name,
+                self.dir.display()
+            );
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 // ------------------------------------------------------------------ server
 
 /// Lifetimes of the lab subnet.
@@ -484,8 +659,13 @@ pub struct Server {
     pub config: PathBuf,
     /// Its data directory (`server.data-dir`).
     pub data_dir: PathBuf,
-    ns: String,
+    /// The namespace it runs in.
+    pub ns: String,
     dir: PathBuf,
+    /// Names its log files (`duet-TAG-N.log`; `duet-N.log` when empty).
+    tag: String,
+    /// `--log` filter.
+    log_filter: String,
     starts: usize,
     proc: Option<Proc>,
 }
@@ -494,11 +674,28 @@ impl Server {
     /// Starts `duet serve --config CONFIG` in `lab`'s server namespace and
     /// waits until `duet ctl status` answers.
     pub fn start(lab: &Lab, config: &Path) -> Server {
+        Server::start_in(&lab.srv, &lab.dir, "", config, &lab.path("data"), "info")
+    }
+
+    /// Starts `duet serve --config CONFIG --log LOG_FILTER` in namespace
+    /// `ns`, logging to `DIR/duet-TAG-N.log` (N counts the starts), and
+    /// waits until `duet ctl status` answers. `data_dir` is the config's
+    /// `server.data-dir` (for tests that look at the store).
+    pub fn start_in(
+        ns: &str,
+        dir: &Path,
+        tag: &str,
+        config: &Path,
+        data_dir: &Path,
+        log_filter: &str,
+    ) -> Server {
         let mut s = Server {
             config: config.to_path_buf(),
-            data_dir: lab.path("data"),
-            ns: lab.srv.clone(),
-            dir: lab.dir.clone(),
+            data_dir: data_dir.to_path_buf(),
+            ns: ns.to_string(),
+            dir: dir.to_path_buf(),
+            tag: tag.to_string(),
+            log_filter: log_filter.to_string(),
             starts: 0,
             proc: None,
         };
@@ -508,7 +705,16 @@ impl Server {
 
     /// The log file of the current (or last) run.
     pub fn log_path(&self) -> PathBuf {
-        self.dir.join(format!("duet-{}.log", self.starts))
+        if self.tag.is_empty() {
+            self.dir.join(format!("duet-{}.log", self.starts))
+        } else {
+            self.dir.join(format!("duet-{}-{}.log", self.tag, self.starts))
+        }
+    }
+
+    /// Its PID (0 when not started).
+    pub fn pid(&self) -> u32 {
+        self.proc.as_ref().map(Proc::pid).unwrap_or(0)
     }
 
     /// The log of the current (or last) run.
@@ -529,7 +735,10 @@ impl Server {
         let config = self.config.to_string_lossy().into_owned();
         let p = Proc::spawn(
             "duet serve",
-            &in_ns(&self.ns, &[DUET, "serve", "--config", &config, "--log", "info"]),
+            &in_ns(
+                &self.ns,
+                &[DUET, "serve", "--config", &config, "--log", &self.log_filter],
+            ),
             &log,
             &[("NO_COLOR", "1")],
         );
@@ -663,6 +872,8 @@ pub struct Lease {
     pub valid_until: u64,
     /// Unix seconds.
     pub preferred_until: u64,
+    /// The failover relationship sharing it (None: not shared).
+    pub relationship: Option<String>,
 }
 
 impl Lease {
@@ -690,6 +901,7 @@ impl Lease {
             preferred_until: v["preferred-until"]
                 .as_u64()
                 .unwrap_or_else(|| panic!("lease without preferred-until: {v}")),
+            relationship: v["relationship"].as_str().map(str::to_string),
         }
     }
 }
@@ -764,7 +976,11 @@ pub struct Dhclient {
 impl Dhclient {
     /// Starts it with `flags` (`-N`, `-P`, …) on eth0.
     pub fn start(lab: &Lab, name: &str, flags: &[&str]) -> Dhclient {
-        let dir = lab.path(name);
+        Dhclient::start_in(&lab.cli, lab.path(name), flags)
+    }
+
+    /// Starts it with `flags` on eth0 of namespace `ns`, its files in `dir`.
+    pub fn start_in(ns: &str, dir: PathBuf, flags: &[&str]) -> Dhclient {
         fs::create_dir_all(&dir).expect("dhclient dir");
         fs::write(dir.join("empty.conf"), "").expect("conf");
         fs::write(dir.join("leases"), "").expect("lease file");
@@ -783,7 +999,7 @@ impl Dhclient {
         );
         let mut d = Dhclient {
             dir,
-            ns: lab.cli.clone(),
+            ns: ns.to_string(),
             flags: flags.iter().map(|s| s.to_string()).collect(),
             proc: None,
         };
@@ -972,9 +1188,14 @@ pub fn dhcpcd_oneshot(lab: &Lab, name: &str) -> DhcpcdRun {
 
 /// Starts perfdhcp (`-6 -l eth0` plus `args`) in the client namespace.
 pub fn perfdhcp_start(lab: &Lab, args: &[&str], log: &str) -> Proc {
+    perfdhcp_start_in(&lab.cli, args, &lab.path(log))
+}
+
+/// Starts perfdhcp (`-6 -l eth0` plus `args`) in namespace `ns`.
+pub fn perfdhcp_start_in(ns: &str, args: &[&str], log: &Path) -> Proc {
     let mut a = vec!["perfdhcp", "-6", "-l", "eth0"];
     a.extend_from_slice(args);
-    Proc::spawn("perfdhcp", &in_ns(&lab.cli, &a), &lab.path(log), &[])
+    Proc::spawn("perfdhcp", &in_ns(ns, &a), log, &[])
 }
 
 /// One exchange's statistics in perfdhcp's final report.
