@@ -1449,18 +1449,18 @@ fn peer_with_different_pools_is_refused_configuration_conflict() {
     }
     let (la, lb) = (p.a.log(), p.b.log());
     // The refusing secondary names what only it has and what only the
-    // primary has.
+    // primary has, by role, so the same text reads right in both logs.
     let diff = "subnets and pools differ between the partners: \
-                only here: [\"subnet 2001:db8:1::/64 pool 2001:db8:1::1000-2001:db8:1::17ff\"]; \
-                only at the partner: [\"subnet 2001:db8:1::/64 pool 2001:db8:1::1000-2001:db8:1::1fff\"]";
+                only at the secondary: [\"subnet 2001:db8:1::/64 pool 2001:db8:1::1000-2001:db8:1::17ff\"]; \
+                only at the primary: [\"subnet 2001:db8:1::/64 pool 2001:db8:1::1000-2001:db8:1::1fff\"]";
     assert!(
         lb.contains("refused CONNECT: ConfigurationConflict") && lb.contains(diff),
         "the secondary's log does not say what differs:\n{}",
         tail(&lb, 20)
     );
     assert!(
-        la.contains("partner refused our CONNECT") && la.contains("ConfigurationConflict"),
-        "the primary's log does not say why:\n{}",
+        la.contains("partner refused our CONNECT") && la.contains("ConfigurationConflict") && la.contains(diff),
+        "the primary's log does not say what differs:\n{}",
         tail(&la, 20)
     );
     for s in [&p.a, &p.b] {

@@ -303,6 +303,12 @@ impl Dhcpv6Server {
             let Some(mut lease) = self.db.get(&key).cloned() else {
                 continue;
             };
+            // The change happened when it was due, not when a server that
+            // was down got round to it: conflict resolution compares these
+            // times with the partner's (a late expiry stamped with the
+            // restart time would outrank the partner's newer allocation;
+            // found by duet-sim, seed 5532).
+            let due = lease.next_event().map_or(now, |t| t.min(now));
             let rel = self.relationship_of(&key);
             let (policy, r): (&dyn LeasePolicy, usize) = match rel {
                 Some(r) => (policy, r),
@@ -318,7 +324,7 @@ impl Dhcpv6Server {
             match step {
                 StateTimeout::Change(state, state_expiration) => {
                     lease.state = state;
-                    lease.start_time_of_state = now;
+                    lease.start_time_of_state = due;
                     lease.state_expiration = state_expiration;
                     lease.failover.pending_update |= rel.is_some();
                 }

@@ -563,13 +563,16 @@ impl Dhcpv6Server {
     /// shorter than 30 s (RFC 8156 §1).
     fn lifetimes(&self, ctx: &Ctx<'_, '_>, key: &LeaseKey, bk: &BindingKey) -> Option<(UnixTime, UnixTime)> {
         let s = &self.subnet(ctx.subnet)?.cfg;
-        let current = self.db.get(key);
+        // Only this binding's own record counts for the MCLT rule: what the
+        // partner acknowledged for a previous client says nothing of this
+        // one (found by duet-sim, seed 6879).
+        let current = self.db.get(key).filter(|l| l.is_active_for(bk, ctx.now));
         let desired = ctx.now + s.valid_lifetime;
         let cap = ctx
             .rel
             .and_then(|r| ctx.policy.valid_until_cap(r, current, ctx.now));
         let valid_until = cap.map_or(desired, |c| desired.min(c));
-        let is_new = !current.is_some_and(|l| l.is_active_for(bk, ctx.now));
+        let is_new = current.is_none();
         if ctx.rel.is_some() && is_new && valid_until.since(ctx.now) < MIN_FAILOVER_LEASE {
             return None;
         }
@@ -609,17 +612,29 @@ impl Dhcpv6Server {
             .get(&g.key)
             .cloned()
             .unwrap_or_else(|| Lease::free(g.key, LeaseState::Free, ctx.now));
-        if !lease.is_active_for(bk, ctx.now) {
+        let bound = lease.is_active_for(bk, ctx.now);
+        if !bound {
             lease.start_time_of_state = ctx.now;
+            // A new binding: the partner has acknowledged nothing of it yet.
+            lease.failover.acked_partner_lifetime = UnixTime::ZERO;
         }
+        // A Reply may promise less than an earlier one (the MCLT cap, or a
+        // partner's earlier grant): the client may never receive it and keep
+        // the earlier lifetime, so the binding lasts until the latest end
+        // ever promised (found by duet-sim, seed 7).
+        let valid_until = if bound {
+            lease.valid_until.max(g.valid_until)
+        } else {
+            g.valid_until
+        };
         lease.binding = Some(bk.clone());
         lease.state = LeaseState::Active;
         lease.preferred_until = g.preferred_until;
-        lease.valid_until = g.valid_until;
+        lease.valid_until = valid_until;
         lease.t1 = wire_secs(t1);
         lease.t2 = wire_secs(t2);
         lease.cltt = ctx.now;
-        lease.state_expiration = Some(g.valid_until);
+        lease.state_expiration = Some(valid_until);
         if let Some(r) = ctx.rel {
             lease.failover.pending_update = true;
             let pl = ctx.policy.partner_lifetime(r, desired, t1, ctx.now);

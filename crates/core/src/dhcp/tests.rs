@@ -683,3 +683,87 @@ fn allocation_stays_fast_in_a_slash_64_range_and_never_duplicates() {
         assert!(seen.insert(addrs_of(&ia_na_of(&rep))[0].0));
     }
 }
+
+/// A failover-like policy whose lifetime cap is `now + cap` seconds.
+struct Capped(std::cell::Cell<u64>);
+
+impl LeasePolicy for Capped {
+    fn responsiveness(&self, _rel: usize) -> crate::policy::Responsiveness {
+        crate::policy::Responsiveness::Responsive
+    }
+    fn address_classes(&self, _rel: usize) -> [bool; 2] {
+        [true, true]
+    }
+    fn prefix_classes(&self, _rel: usize, _now: UnixTime) -> Vec<usize> {
+        vec![0, 1]
+    }
+    fn may_reuse(&self, rel: usize, lease: &Lease, binding: &BindingKey, now: UnixTime) -> bool {
+        Standalone::default().may_reuse(rel, lease, binding, now)
+    }
+    fn valid_until_cap(&self, _rel: usize, _lease: Option<&Lease>, now: UnixTime) -> Option<UnixTime> {
+        Some(now + Duration::from_secs(self.0.get()))
+    }
+    fn partner_lifetime(&self, _rel: usize, _desired: Duration, _t1: Duration, now: UnixTime) -> UnixTime {
+        now
+    }
+    fn retire(&self, rel: usize, event: Retire, now: UnixTime) -> (LeaseState, Option<UnixTime>) {
+        Standalone::default().retire(rel, event, now)
+    }
+    fn state_timeout(&self, _rel: usize, _lease: &Lease, _now: UnixTime) -> StateTimeout {
+        StateTimeout::Never
+    }
+}
+
+/// duet-sim seed 7: the partner granted 300 s in PARTNER-DOWN; the server,
+/// back in NORMAL, answers a Rebind under the MCLT cap (30 s). The client
+/// may never get that Reply and keeps its 300 s, so the binding must not
+/// end before that in the server's table.
+#[test]
+fn a_capped_renewal_never_shortens_the_binding_in_the_table() {
+    let mut s = subnet(("2001:db8:1::100", "2001:db8:1::1ff"));
+    s.relationship = Some(0);
+    let mut srv = server_with(s);
+    let policy = Capped(std::cell::Cell::new(4000));
+    let send = |srv: &mut Dhcpv6Server, m: &Msg, now: UnixTime, p: &Capped| {
+        let bytes = m.bytes();
+        srv.handle(
+            now,
+            Incoming {
+                payload: &bytes,
+                source: link_local(),
+                interface: Some("eth0"),
+                multicast: true,
+            },
+            p,
+        )
+    };
+    let (adv, _) = reply(send(&mut srv, &Msg::new(MessageType::Solicit, 1).ia_na(1, &[]), NOW, &policy));
+    let a = addrs_of(&ia_na_of(&adv))[0].0;
+    let m = Msg::new(MessageType::Request, 1).server_id().ia_na(1, &[a]);
+    let (rep, _) = reply(send(&mut srv, &m, NOW, &policy));
+    assert_eq!(addrs_of(&ia_na_of(&rep))[0].2, 4000);
+    policy.0.set(60);
+    let later = NOW + Duration::from_secs(100);
+    let m = Msg::new(MessageType::Rebind, 1).ia_na(1, &[a]);
+    let (rep, r) = reply(send(&mut srv, &m, later, &policy));
+    assert_eq!(addrs_of(&ia_na_of(&rep))[0].2, 60, "the client is told the capped lifetime");
+    let end = NOW + Duration::from_secs(4000);
+    assert_eq!(r.changes[0].valid_until, end, "the table keeps the earlier promise");
+    assert_eq!(srv.db().get(&LeaseKey::address(a)).unwrap().valid_until, end);
+}
+
+/// duet-sim seed 5532: a server that was down processes an expiry long
+/// after it was due. The state change is dated when it happened (conflict
+/// resolution compares that time with the partner's): stamped with the
+/// restart time, the stale expiry outranked the partner's newer allocation
+/// of the address to another client.
+#[test]
+fn a_late_expiry_is_dated_when_it_was_due() {
+    let mut srv = server();
+    let a = acquire(&mut srv, 1);
+    let later = NOW + Duration::from_secs(10_000);
+    let changed = srv.handle_timeout(later, &Standalone::default(), 10);
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].key, LeaseKey::address(a));
+    assert_eq!(changed[0].start_time_of_state, NOW + Duration::from_secs(4000));
+}

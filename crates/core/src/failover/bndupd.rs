@@ -330,6 +330,16 @@ pub(crate) fn resolve(
         {
             Ok(())
         }
+        // Our copy of this client's binding ran out, but the partner knows it
+        // runs longer (it renewed it without our knowing): the client holds
+        // it, whatever the times say (a renewal at the moment our copy ran
+        // out compares "equal", and the primary would reject it forever;
+        // found by duet-sim, seed 7697).
+        (LeaseState::Expired, LeaseState::Active)
+            if local.binding == u.binding && u.state_expiration.is_some_and(|e| e > local.valid_until) =>
+        {
+            Ok(())
+        }
         _ => accept_cell(),
     }
 }
@@ -337,15 +347,23 @@ pub(crate) fn resolve(
 /// Applies an accepted update to the local record (§7.5.5, A9, A10).
 pub(crate) fn apply(local: Option<&Lease>, u: &LeaseUpdate, now: UnixTime) -> Option<Lease> {
     let state = stored_state(u)?;
+    // The same client's binding never ends earlier than a lifetime either
+    // server promised it: an older (or concurrent) update may carry a
+    // shorter one than we gave (found by duet-sim, seed 50). The caller
+    // sends our longer end back (`pending_update` stays set).
+    let kept_end = local
+        .filter(|x| state == LeaseState::Active && x.state == LeaseState::Active && x.binding == u.binding)
+        .map(|x| x.valid_until)
+        .filter(|end| *end > u.state_expiration.unwrap_or(now));
     let mut l = local.cloned().unwrap_or_else(|| Lease::free(u.key, state, now));
     l.state = state;
     if u.binding.is_some() {
         l.binding = u.binding.clone();
     }
     l.start_time_of_state = u.start_time_of_state.unwrap_or(now);
-    l.state_expiration = u.state_expiration;
+    l.state_expiration = kept_end.or(u.state_expiration);
     if state == LeaseState::Active {
-        let valid_until = u.state_expiration.unwrap_or(now);
+        let valid_until = kept_end.unwrap_or(u.state_expiration.unwrap_or(now));
         let since = u.clt.unwrap_or(now);
         l.valid_until = valid_until;
         l.preferred_until =
@@ -366,8 +384,9 @@ pub(crate) fn apply(local: Option<&Lease>, u: &LeaseUpdate, now: UnixTime) -> Op
     if let Some(e) = u.expiration_time {
         l.failover.partner_lifetime = l.failover.partner_lifetime.max(e);
     }
-    // Our record now says what the partner says: nothing to send back.
-    l.failover.pending_update = false;
+    // Our record now says what the partner says: nothing to send back
+    // (unless we kept a later end).
+    l.failover.pending_update = kept_end.is_some();
     Some(l)
 }
 

@@ -100,6 +100,10 @@ pub struct EndpointRecord {
     pub communicated: bool,
     /// The MCLT in force (the primary's).
     pub mclt_secs: u64,
+    /// An UPDREQALL download was started and not finished: ask for
+    /// everything again.
+    #[serde(default)]
+    pub download_pending: bool,
 }
 
 /// Something the driver should know about.
@@ -241,6 +245,10 @@ pub struct FailoverEndpoint {
     next_scan: UnixTime,
     /// Our UPDREQ / UPDREQALL awaiting its UPDDONE.
     updreq_sent: Option<TransactionId>,
+    /// That request is an UPDREQALL.
+    updreq_all: bool,
+    /// An UPDREQALL download is not finished (persisted).
+    download_pending: bool,
     /// The partner's UPDREQ / UPDREQALL we are answering, and the leases
     /// still to be acknowledged before UPDDONE.
     serving: Option<(TransactionId, BTreeSet<LeaseKey>)>,
@@ -307,6 +315,8 @@ impl FailoverEndpoint {
             wait_scan: BTreeSet::new(),
             next_scan: now + cfg.scan_interval,
             updreq_sent: None,
+            updreq_all: false,
+            download_pending: record.is_some_and(|r| r.download_pending),
             serving: None,
             poolreq_pending: false,
             recover_wait_until: None,
@@ -444,6 +454,7 @@ impl FailoverEndpoint {
             partner_state_since: self.partner_state_since,
             communicated: self.communicated,
             mclt_secs: self.mclt.as_secs(),
+            download_pending: self.download_pending,
         }
     }
 
@@ -728,7 +739,9 @@ impl FailoverEndpoint {
         }
         if let (Some(mine), Some(theirs)) = (&self.cfg.fingerprint, Self::fingerprint_of(&msg.options)) {
             if *mine != theirs {
-                let diff = fingerprint_diff(mine, &theirs);
+                // Only the secondary compares: name the roles, not "here", so
+                // the text reads right in the primary's log too.
+                let diff = fingerprint_diff(mine, &theirs, "secondary", "primary");
                 return self.reject_connect(
                     now,
                     xid,
@@ -835,6 +848,16 @@ impl FailoverEndpoint {
         self.partner_state_since = since.unwrap_or(now);
         if first {
             self.conn = Conn::Established { comms_ok: true };
+            // No record of the partner, which has one of us: our storage
+            // was lost and we need its whole database (§8.5.1, A5). That
+            // need is recorded together with COMMUNICATED and lasts until
+            // an UPDREQALL is complete: recorded alone, a crash before or
+            // during the download would make the restarted server ask for
+            // the changes only, and serve from a partial table (found by
+            // duet-sim, seeds 235 and 4057).
+            if !self.communicated_before && flags & SERVER_FLAG_COMMUNICATED != 0 {
+                self.download_pending = true;
+            }
             self.communicated = true;
             self.record_dirty = true;
             self.comms_lost_at = None;
@@ -878,11 +901,8 @@ impl FailoverEndpoint {
     }
 
     fn send_updreq(&mut self, now: UnixTime) {
-        // UPDREQALL when we have no record of the partner but it has one of
-        // us: our storage was lost (§8.5.1, A5).
-        let all = self.state == ServerState::Recover
-            && !self.communicated_before
-            && self.partner_flags & SERVER_FLAG_COMMUNICATED != 0;
+        // UPDREQALL when our storage was lost (see `on_state`).
+        let all = self.state == ServerState::Recover && self.download_pending;
         let xid = self.xid();
         let t = if all {
             FailoverMessageType::UpdReqAll
@@ -890,6 +910,7 @@ impl FailoverEndpoint {
             FailoverMessageType::UpdReq
         };
         self.updreq_sent = Some(xid);
+        self.updreq_all = all;
         self.send(FailoverMessage::new(t, xid, now.to_abs()), now);
     }
 
@@ -925,6 +946,11 @@ impl FailoverEndpoint {
             return self.note(format!("UPDDONE {xid} matches no UPDREQ of ours"));
         }
         self.updreq_sent = None;
+        if self.updreq_all {
+            // The full download is complete.
+            self.download_pending = false;
+            self.record_dirty = true;
+        }
         if let Some(next) = state::on_upddone(self.state, self.cfg.role) {
             self.enter(next, now, db);
         }
@@ -996,11 +1022,15 @@ impl FailoverEndpoint {
             let Some(lease) = db.get(&key).cloned() else {
                 continue;
             };
-            if !(lease.failover.pending_update || item.force || item.announce.is_some()) {
+            // Taking a prefix back is for a prefix still free: one given to
+            // a client since is announced as it is, or its acknowledgement
+            // would free it under the client (found by duet-sim, seed 89).
+            let announce = item.announce.filter(|_| lease.state.is_available());
+            if !(lease.failover.pending_update || item.force || announce.is_some()) {
                 self.mark_answered(&key);
                 continue;
             }
-            let announced = item.announce.unwrap_or(lease.state);
+            let announced = announce.unwrap_or(lease.state);
             let xid = self.xid();
             let Some(msg) = build_bndupd(&lease, announced, xid, now) else {
                 self.mark_answered(&key);
@@ -1070,6 +1100,16 @@ impl FailoverEndpoint {
                 match bndupd::resolve(local.as_ref(), u, now, self.cfg.role) {
                     Ok(()) => match bndupd::apply(local.as_ref(), u, now) {
                         Some(l) if db.upsert(l.clone()).is_ok() => {
+                            if l.failover.pending_update {
+                                // We kept a later end: the partner gets it.
+                                self.enqueue(
+                                    u.key,
+                                    QueueItem {
+                                        announce: None,
+                                        force: false,
+                                    },
+                                );
+                            }
                             self.persist.push(l);
                             Ok(())
                         }
@@ -1144,7 +1184,16 @@ impl FailoverEndpoint {
         match result {
             Ok(pls) => {
                 let acked = pls.map_or(f.sent_partner_lifetime, |t| UnixTime::from_abs(t, now));
-                lease.failover.acked_partner_lifetime = lease.failover.acked_partner_lifetime.max(acked);
+                // It acknowledges the binding that was sent: a lease given to
+                // another client since keeps nothing of it (the MCLT rule
+                // would otherwise count it for the new client; found by
+                // duet-sim, seed 6879).
+                if lease.binding == f.snapshot.binding
+                    && lease.state == LeaseState::Active
+                    && f.announced == LeaseState::Active
+                {
+                    lease.failover.acked_partner_lifetime = lease.failover.acked_partner_lifetime.max(acked);
+                }
                 let unchanged = lease.state == f.snapshot.state
                     && lease.binding == f.snapshot.binding
                     && lease.valid_until == f.snapshot.valid_until
@@ -1168,6 +1217,13 @@ impl FailoverEndpoint {
                     } else {
                         lease.failover.pending_update = false;
                     }
+                } else {
+                    // The lease changed since (the partner's own update may
+                    // have changed it): the partner now holds what we sent,
+                    // not what we hold, so it gets ours too (otherwise it can
+                    // keep a stale state forever; found by duet-sim, seed
+                    // 7829).
+                    lease.failover.pending_update = true;
                 }
                 if db.upsert(lease.clone()).is_ok() {
                     if lease.failover.pending_update {
@@ -1248,8 +1304,20 @@ impl FailoverEndpoint {
                     .map(|p| p.pick_free(1, n))
                     .unwrap_or_default();
                 for p in picks {
+                    let key = LeaseKey::prefix(p);
+                    // Recorded as unacknowledged: after a crash before the
+                    // partner's answer we resend our FREE-BACKUP (undoing
+                    // the take-back the partner may have applied) instead
+                    // of the two tables disagreeing on the owner for good
+                    // (found by duet-sim, seed 5812).
+                    if let Some(mut l) = db.get(&key).cloned().filter(|l| !l.failover.pending_update) {
+                        l.failover.pending_update = true;
+                        if db.upsert(l.clone()).is_ok() {
+                            self.persist.push(l);
+                        }
+                    }
                     self.enqueue(
-                        LeaseKey::prefix(p),
+                        key,
                         QueueItem {
                             announce: Some(LeaseState::Free),
                             force: true,
@@ -1594,14 +1662,14 @@ impl FailoverEndpoint {
 }
 
 /// Names what differs between two configuration fingerprints (one item per
-/// line): what only we have, and what only the partner has.
-pub fn fingerprint_diff(mine: &[u8], theirs: &[u8]) -> String {
+/// line): what only `mine` has and what only `theirs` has, labelled.
+pub fn fingerprint_diff(mine: &[u8], theirs: &[u8], mine_label: &str, theirs_label: &str) -> String {
     let lines =
         |b: &[u8]| -> BTreeSet<String> { String::from_utf8_lossy(b).lines().map(str::to_string).collect() };
     let (a, b) = (lines(mine), lines(theirs));
     let only_here: Vec<&String> = a.difference(&b).collect();
     let only_there: Vec<&String> = b.difference(&a).collect();
-    format!("only here: {only_here:?}; only at the partner: {only_there:?}")
+    format!("only at the {mine_label}: {only_here:?}; only at the {theirs_label}: {only_there:?}")
 }
 
 /// Every relationship of a server; the [`LeasePolicy`] DHCPv6 processing

@@ -130,6 +130,16 @@ pub(crate) fn startup_resolution(
     if partner != ServerState::PartnerDown {
         return previous;
     }
+    // A server that stopped while recovering (RECOVER, RECOVER-WAIT) had
+    // served no client since it learnt its partner was in PARTNER-DOWN (or
+    // since it lost its storage): however late its last operation, there is
+    // nothing to conflict with; it resumes recovery. POTENTIAL-CONFLICT
+    // here would end in RESOLUTION-INTERRUPTED, and serving, if the partner
+    // failed before the resolution, while the partner may have used this
+    // server's pool (found by duet-sim, seeds 1730 and 3547).
+    if matches!(previous, ServerState::Recover | ServerState::RecoverWait) {
+        return ServerState::Recover;
+    }
     match (partner_down_since, last_operating) {
         // The partner declared us down after we stopped: we really were down.
         (Some(pd), Some(op)) if pd > op => ServerState::Recover,
@@ -437,6 +447,17 @@ mod tests {
             S::PotentialConflict,
             "A16: equal times are a conflict"
         );
+    }
+
+    #[test]
+    fn startup_while_recovering_resumes_recovery_whatever_the_times() {
+        for previous in [S::Recover, S::RecoverWait] {
+            assert_eq!(
+                startup_resolution(previous, S::PartnerDown, Some(100), Some(200)),
+                S::Recover,
+                "{previous}"
+            );
+        }
     }
 
     #[test]

@@ -470,6 +470,38 @@ impl Pair {
         })
     }
 
+    fn ia_pd_hint(key: LeaseKey) -> DhcpOption<'static> {
+        DhcpOption::IaPd(IaPd {
+            iaid: 2,
+            t1: 0,
+            t2: 0,
+            options: vec![DhcpOption::IaPrefix(duet_wire::option::IaPrefix {
+                preferred_lifetime: 0,
+                valid_lifetime: 0,
+                prefix_len: key.prefix.len(),
+                prefix: key.prefix.addr(),
+                options: vec![],
+            })],
+        })
+    }
+
+    /// Renew of the prefix the client holds (with server `i`'s Server ID).
+    fn renew_pd(&mut self, i: usize, client: u32) -> Option<(LeaseKey, u32)> {
+        let held = self
+            .held
+            .iter()
+            .find(|h| h.client == client && h.key.kind == LeaseKind::Pd)?
+            .clone();
+        let sid = self.nodes[i].srv.duid().clone();
+        let now = self.now;
+        let reply = self.nodes[i].dhcp(
+            now,
+            &Self::msg(MessageType::Renew, client, Some(&sid), Some(Self::ia_pd_hint(held.key))),
+        )?;
+        self.flush(i);
+        self.record_held(client, &reply).into_iter().next()
+    }
+
     fn ia_pd() -> DhcpOption<'static> {
         DhcpOption::IaPd(IaPd {
             iaid: 2,
@@ -1204,4 +1236,214 @@ fn a_stalled_handshake_arms_no_timer_that_never_advances() {
     ep.handle_timeout(START + keepalive, &mut db);
     assert!(!ep.communications_ok());
     assert!(matches!(ep.poll_event(), Some(Event::Close(_))) || ep.poll_event().is_some());
+}
+
+/// duet-sim seed 50: during a partition the secondary extends a client's
+/// lease (Rebind), later the primary extends it further (Renew). When the
+/// partition heals, the secondary's older update must not shorten the
+/// primary's binding (the client holds the primary's later end): both
+/// tables end with the latest end either server promised.
+#[test]
+fn an_older_update_for_the_same_client_never_shortens_its_binding() {
+    let mut p = started(300);
+    let (key, _) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    p.drive();
+    p.advance(20);
+    let (_, valid) = p.renew(PRIMARY, 1).unwrap();
+    assert_eq!(valid, 3000);
+    p.drive();
+    p.partitioned = true;
+    p.disconnect();
+    p.advance(12);
+    let (k1, v1) = p.rebind(SECONDARY, 1).expect("the secondary answers Rebind");
+    assert_eq!((k1, v1), (key, 300), "capped at MCLT: no acked partner lifetime");
+    p.advance(100);
+    let (k2, v2) = p.renew(PRIMARY, 1).unwrap();
+    assert_eq!(k2, key);
+    let promised = p.now + Duration::from_secs(u64::from(v2));
+    assert!(promised > p.now + Duration::from_secs(400), "{v2}");
+    p.partitioned = false;
+    p.advance(5);
+    p.settle();
+    for i in [PRIMARY, SECONDARY] {
+        let l = p.nodes[i].srv.db().get(&key).unwrap();
+        assert_eq!(l.state, LeaseState::Active);
+        assert_eq!(l.valid_until, promised, "node {i}");
+    }
+    p.assert_tables_equal();
+}
+
+/// duet-sim seed 235: a server that lost its storage asks for everything
+/// (UPDREQALL) and crashes in the middle of the download. Restarted from
+/// what it stored, it must ask for everything again, not only for the
+/// changes (UPDREQ), or it serves from a partial table.
+#[test]
+fn an_interrupted_updreqall_download_is_asked_for_again_after_a_restart() {
+    let mut p = started(60);
+    for c in 0..30 {
+        p.acquire(PRIMARY, c, Pair::ia_na(None)).unwrap();
+    }
+    p.drive();
+    p.advance(30);
+    for c in 0..30 {
+        assert_eq!(p.renew(PRIMARY, c).unwrap().1, 3000);
+    }
+    p.settle();
+    let active = |p: &Pair| {
+        p.nodes[PRIMARY]
+            .srv
+            .db()
+            .iter()
+            .filter(|l| l.state == LeaseState::Active)
+            .count()
+    };
+    p.crash(PRIMARY);
+    p.restart(PRIMARY, true);
+    assert_eq!(active(&p), 0);
+    let mut idle = 0;
+    while active(&p) < 5 {
+        if !p.step() {
+            p.now = p.now + Duration::from_secs(1);
+            idle += 1;
+            assert!(idle < 30, "the download never started");
+        }
+    }
+    assert!(active(&p) < 30);
+    p.crash(PRIMARY);
+    p.restart(PRIMARY, false);
+    p.advance(70);
+    assert_eq!(p.state(PRIMARY), ServerState::Normal);
+    assert_eq!(active(&p), 30, "every binding downloaded");
+    p.settle();
+    p.assert_tables_equal();
+}
+
+/// duet-sim seed 89: the primary queues FREE-BACKUP prefixes to take back
+/// (rebalancing), the link breaks before they are sent, the secondary
+/// goes down, and the primary in PARTNER-DOWN delegates those prefixes.
+/// Announcing them later as FREE would free them under their clients when
+/// the partner acknowledges.
+#[test]
+fn a_prefix_queued_for_taking_back_but_delegated_meanwhile_stays_delegated() {
+    let mut p = started(60);
+    for c in 0..60 {
+        p.acquire(PRIMARY, c, Pair::ia_pd()).unwrap();
+    }
+    p.drive();
+    // The next scan takes prefixes back beyond what may be in flight.
+    let mut steps = 0;
+    while p.nodes[PRIMARY].rels.0[0].status().queued_bndupd == 0 {
+        if !p.step() {
+            p.now = p.now + Duration::from_secs(1);
+        }
+        steps += 1;
+        assert!(steps < 100_000, "no rebalancing");
+    }
+    p.partitioned = true;
+    p.disconnect();
+    p.crash(SECONDARY);
+    p.partitioned = false;
+    let now = p.now;
+    {
+        let n = &mut p.nodes[PRIMARY];
+        let (rels, srv) = (&mut n.rels, &mut n.srv);
+        rels.0[0].partner_down(now, srv.db_mut()).unwrap();
+    }
+    p.flush(PRIMARY);
+    p.advance(61);
+    // Own pool first, then the partner's: every prefix goes to a client.
+    let mut c = 1000;
+    while p.acquire(PRIMARY, c, Pair::ia_pd()).is_some() {
+        c += 1;
+    }
+    assert_eq!(c - 1000 + 60, 256, "the whole pool delegated");
+    p.restart(SECONDARY, true);
+    p.advance(70);
+    assert_eq!(p.state(PRIMARY), ServerState::Normal);
+    let held: Vec<&Held> = p
+        .held
+        .iter()
+        .filter(|h| h.key.kind == LeaseKind::Pd && h.valid_until > p.now)
+        .collect();
+    assert!(held.len() >= 196);
+    for h in held {
+        let l = p.nodes[PRIMARY].srv.db().get(&h.key).unwrap();
+        assert_eq!(l.state, LeaseState::Active, "{} of client {}", h.key, h.client);
+    }
+    p.settle();
+    p.assert_tables_equal();
+}
+
+/// duet-sim seed 4057: the same, with the crash before the download even
+/// started: the partner, starting too, first sends a STARTUP-flagged STATE
+/// (no UPDREQALL yet), which already records that we communicated.
+#[test]
+fn a_lost_storage_is_remembered_until_the_full_download_even_before_it_starts() {
+    let mut p = started(60);
+    for c in 0..10 {
+        p.acquire(PRIMARY, c, Pair::ia_na(None)).unwrap();
+    }
+    p.drive();
+    p.advance(30);
+    for c in 0..10 {
+        assert_eq!(p.renew(PRIMARY, c).unwrap().1, 3000);
+    }
+    p.settle();
+    p.crash(PRIMARY);
+    p.crash(SECONDARY);
+    p.restart(PRIMARY, true);
+    p.nodes[SECONDARY].up = false;
+    p.advance(6);
+    assert_eq!(p.state(PRIMARY), ServerState::Recover, "by the startup timer");
+    p.restart(SECONDARY, false);
+    let mut idle = 0;
+    while !p.nodes[PRIMARY].rels.0[0].record().communicated {
+        if !p.step() {
+            p.now = p.now + Duration::from_secs(1);
+            idle += 1;
+            assert!(idle < 30, "never connected");
+        }
+    }
+    assert_eq!(p.state(SECONDARY), ServerState::Startup, "the partner is still starting");
+    p.flush(PRIMARY);
+    p.crash(PRIMARY);
+    p.restart(PRIMARY, false);
+    p.advance(70);
+    assert_eq!(p.state(PRIMARY), ServerState::Normal);
+    let active = p.nodes[PRIMARY]
+        .srv
+        .db()
+        .iter()
+        .filter(|l| l.state == LeaseState::Active)
+        .count();
+    assert_eq!(active, 10, "every binding downloaded");
+}
+
+/// duet-sim seed 6879: a prefix one client held with a long acknowledged
+/// partner lifetime is released and given to another client. The MCLT
+/// rule must count only what the partner acknowledged for the new binding
+/// (nothing yet): the new client gets at most MCLT.
+#[test]
+fn a_previous_clients_acknowledged_lifetime_does_not_lengthen_a_new_clients_lease() {
+    let mut p = started(300);
+    let (key, valid) = p.acquire(PRIMARY, 1, Pair::ia_pd()).unwrap();
+    assert_eq!(valid, 300);
+    p.drive();
+    p.advance(150);
+    assert_eq!(p.renew_pd(PRIMARY, 1).unwrap().1, 3000);
+    p.drive();
+    let l = p.nodes[PRIMARY].srv.db().get(&key).unwrap().clone();
+    assert!(l.failover.acked_partner_lifetime > p.now + Duration::from_secs(3000));
+    // Released and acknowledged: FREE again.
+    let sid = p.nodes[PRIMARY].srv.duid().clone();
+    let now = p.now;
+    let rel = Pair::msg(MessageType::Release, 1, Some(&sid), Some(Pair::ia_pd_hint(key)));
+    p.nodes[PRIMARY].dhcp(now, &rel).unwrap();
+    p.flush(PRIMARY);
+    p.drive();
+    assert_eq!(p.nodes[PRIMARY].srv.db().get(&key).unwrap().state, LeaseState::Free);
+    // Another client asks for exactly that prefix.
+    let (k2, v2) = p.acquire(PRIMARY, 2, Pair::ia_pd_hint(key)).unwrap();
+    assert_eq!(k2, key);
+    assert_eq!(v2, 300, "a new binding: at most MCLT (§4.4)");
 }

@@ -329,7 +329,7 @@ impl Core {
                     }
                     *slot = Some(conn);
                 }
-                tracing::info!(relationship = %ep.name(), "partner link up");
+                tracing::debug!(relationship = %ep.name(), "partner connection established; CONNECT exchange follows");
                 ep.handle_connected(now);
             }
             PartnerEvent::Message { rel, conn, msg } => {
@@ -345,7 +345,11 @@ impl Core {
                         *slot = None;
                     }
                     if let Some(ep) = rels.0.get_mut(rel) {
-                        tracing::info!(relationship = %ep.name(), %reason, "partner link down");
+                        if ep.communications_ok() {
+                            tracing::info!(relationship = %ep.name(), %reason, "partner link down");
+                        } else {
+                            tracing::debug!(relationship = %ep.name(), %reason, "partner connection ended before communications were OK");
+                        }
                         ep.handle_closed(now, srv.db_mut());
                     }
                 }

@@ -156,21 +156,31 @@ fn starttls() -> StreamMessage<'static> {
 
 async fn connect_loop(link: Link, events: UnboundedSender<PartnerEvent>, outbox: Outbox, stats: Arc<Stats>) {
     let mut backoff = BACKOFF_MIN;
+    let mut last_error = String::new();
     loop {
         let began = std::time::Instant::now();
-        let connected = match connect_once(&link).await {
-            Ok(Conn::Tls(s)) => {
-                run_conn(*s, link.rel, vec![], &events, &outbox).await;
-                true
-            }
-            Ok(Conn::Plain(s)) => {
-                run_conn(s, link.rel, vec![], &events, &outbox).await;
+        let outcome = match connect_once(&link).await {
+            Ok(Conn::Tls(s)) => run_conn(*s, link.rel, vec![], &events, &outbox).await,
+            Ok(Conn::Plain(s)) => run_conn(s, link.rel, vec![], &events, &outbox).await,
+            Err(e) => Err(e.to_string()),
+        };
+        // A connection the partner closed before sending anything was
+        // refused (in TLS 1.3 our handshake completes before the partner has
+        // checked our certificate): a failure like any other.
+        let connected = match outcome {
+            Ok(()) => {
+                last_error.clear();
                 true
             }
             Err(e) => {
-                tracing::debug!(relationship = %link.cfg.name, peer = %link.cfg.peer, error = %e, "partner connection failed");
                 if let Ok(mut m) = stats.partner_connect_failures.lock() {
                     *m.entry(link.cfg.name.clone()).or_insert(0) += 1;
+                }
+                if e != last_error {
+                    tracing::warn!(relationship = %link.cfg.name, peer = %link.cfg.peer, error = %e, "cannot connect to the partner (retrying; repeats of this error are logged at debug)");
+                    last_error = e;
+                } else {
+                    tracing::debug!(relationship = %link.cfg.name, peer = %link.cfg.peer, error = %e, "partner connection failed");
                 }
                 false
             }
@@ -262,10 +272,12 @@ async fn accept_loop(
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, accept_one(stream, peer, &candidates, &stats)).await;
             drop(permit);
             match r {
-                Ok(Ok((conn, rel, first))) => match conn {
-                    Accepted::Tls(s) => run_conn(*s, rel, first, &events, &outbox).await,
-                    Accepted::Plain(s) => run_conn(s, rel, first, &events, &outbox).await,
-                },
+                Ok(Ok((conn, rel, first))) => {
+                    let _ = match conn {
+                        Accepted::Tls(s) => run_conn(*s, rel, first, &events, &outbox).await,
+                        Accepted::Plain(s) => run_conn(s, rel, first, &events, &outbox).await,
+                    };
+                }
                 Ok(Err(reason)) => refuse(&stats, peer, &reason),
                 Err(_) => refuse(&stats, peer, "handshake timeout"),
             }
@@ -364,14 +376,16 @@ async fn accept_one(
     }
 }
 
-/// Runs one established connection until it ends.
+/// Runs one established connection until it ends. `Err` when the partner
+/// closed it without ever sending a message (a refusal).
 async fn run_conn<S>(
     stream: S,
     rel: usize,
     first: Vec<FailoverMessage<'static>>,
     events: &UnboundedSender<PartnerEvent>,
     outbox: &Outbox,
-) where
+) -> Result<(), String>
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
@@ -385,6 +399,7 @@ async fn run_conn<S>(
         }
     }
     let _ = events.send(PartnerEvent::Connected { rel, conn });
+    let received = AtomicU64::new(first.len() as u64);
     for msg in first {
         let _ = events.send(PartnerEvent::Message { rel, conn, msg });
     }
@@ -414,6 +429,7 @@ async fn run_conn<S>(
                 match dec.next_frame() {
                     Ok(Some(frame)) => match StreamMessage::parse(frame) {
                         Ok(StreamMessage::Failover(m)) => {
+                            received.fetch_add(1, Ordering::Relaxed);
                             let _ = events.send(PartnerEvent::Message {
                                 rel,
                                 conn,
@@ -442,5 +458,15 @@ async fn run_conn<S>(
             }
         }
     }
-    let _ = events.send(PartnerEvent::Closed { rel, conn, reason });
+    let refused = received.load(Ordering::Relaxed) == 0;
+    let _ = events.send(PartnerEvent::Closed {
+        rel,
+        conn,
+        reason: reason.clone(),
+    });
+    if refused {
+        Err(format!("the partner closed the connection before answering: {reason}"))
+    } else {
+        Ok(())
+    }
 }

@@ -320,3 +320,20 @@ fn bndreply_rejection_at_container_level_rejects_every_lease() {
     cd.options.clear();
     assert!(parse_bndreply(&cd).is_empty());
 }
+
+/// duet-sim seed 7697: our copy of a client's binding ran out (EXPIRED,
+/// dated when it was due) while the partner renewed it at that very moment
+/// ("equal" times: the primary would reject forever). The partner knows
+/// the same binding runs longer: accepted, whatever the role.
+#[test]
+fn expired_copy_of_a_binding_the_partner_renewed_for_longer_is_replaced() {
+    let local = lease(addr(ODD), LeaseState::Expired, Some(1), 0, T - 100, T - 100);
+    let renewal = update(addr(ODD), BindingStatus::Active, Some(1), Some(T - 100), T - 500);
+    assert_eq!(resolve(Some(&local), &renewal, NOW, Role::Primary), Ok(()));
+    // Another client's allocation is still judged by the times.
+    let other = update(addr(ODD), BindingStatus::Active, Some(2), Some(T - 100), T - 100);
+    assert_eq!(
+        resolve(Some(&local), &other, NOW, Role::Primary),
+        Err(StatusCode::OutdatedBindingInformation)
+    );
+}
