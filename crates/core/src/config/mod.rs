@@ -21,6 +21,7 @@
 //! | `server.listen` | `[]` | extra unicast sockets, `"[2001:db8::1]:547"`; port defaults to 547 |
 //! | `server.queue-size` | 4096 | bounded receive queue into the core; overflow is dropped and counted |
 //! | `server.batch-max` | 256 | most requests committed to the store in one batch |
+//! | `server.commit-window-us` | 0 | how long the store writer waits for more requests before a commit, µs (0: commit as soon as the previous one is done) |
 //! | `control.socket` | `<data-dir>/control.sock` | control socket for `duet ctl` |
 //! | `subnet[].prefix` | required | the link's prefix, `2001:db8:1::/64` |
 //! | `subnet[].interface` | none | link whose on-link clients belong here; one of `server.interfaces` |
@@ -76,6 +77,8 @@ use std::time::Duration;
 pub const DEFAULT_QUEUE_SIZE: usize = 4096;
 /// Default `server.batch-max`.
 pub const DEFAULT_BATCH_MAX: usize = 256;
+/// Default `server.commit-window-us`: no wait beyond the previous commit.
+pub const DEFAULT_COMMIT_WINDOW: Duration = Duration::ZERO;
 /// Default `subnet.preferred-lifetime`.
 pub const DEFAULT_PREFERRED_LIFETIME: Duration = Duration::from_secs(3000);
 /// Default `subnet.valid-lifetime`.
@@ -137,6 +140,10 @@ pub struct ServerConfig {
     /// `batch-max` (default 256): most requests whose bindings are made
     /// durable in one store commit.
     pub batch_max: usize,
+    /// `commit-window-us` (default 0): after the first request of a batch,
+    /// how long the store writer waits for more before it commits — fewer
+    /// fsyncs under load, at the cost of that much reply latency.
+    pub commit_window: Duration,
 }
 
 /// `[control]`.

@@ -11,7 +11,7 @@ use super::document::{Errors, Sections};
 use super::wire::{ControlWire, FailoverWire, PdPoolWire, Secs, ServerWire, SubnetWire, TlsWire};
 use super::{
     AddressRange, Config, ControlConfig, PdPoolConfig, RelationshipConfig, Role, ServerConfig, SubnetConfig,
-    TlsConfig, DEFAULT_BATCH_MAX, DEFAULT_KEEPALIVE, DEFAULT_MAX_UNACKED_BNDUPD, DEFAULT_MCLT,
+    TlsConfig, DEFAULT_BATCH_MAX, DEFAULT_COMMIT_WINDOW, DEFAULT_KEEPALIVE, DEFAULT_MAX_UNACKED_BNDUPD, DEFAULT_MCLT,
     DEFAULT_PREFERRED_LIFETIME, DEFAULT_PREFIX_SPLIT, DEFAULT_QUEUE_SIZE, DEFAULT_REBIND_TIME,
     DEFAULT_RENEW_TIME, DEFAULT_VALID_LIFETIME, DHCP_SERVER_PORT, FAILOVER_PORT, MIN_FAILOVER_LIFETIME,
 };
@@ -262,6 +262,7 @@ struct ServerDraft {
     listen: Vec<SocketAddr>,
     queue_size: usize,
     batch_max: usize,
+    commit_window: std::time::Duration,
 }
 
 impl ServerDraft {
@@ -273,6 +274,7 @@ impl ServerDraft {
             listen: self.listen,
             queue_size: self.queue_size,
             batch_max: self.batch_max,
+            commit_window: self.commit_window,
         })
     }
 }
@@ -326,6 +328,17 @@ fn server(w: &ServerWire, base: &Path, e: &mut Errors) -> ServerDraft {
         listen,
         queue_size: count(e, "server.queue-size", w.queue_size, DEFAULT_QUEUE_SIZE),
         batch_max: count(e, "server.batch-max", w.batch_max, DEFAULT_BATCH_MAX),
+        commit_window: match w.commit_window_us {
+            None => DEFAULT_COMMIT_WINDOW,
+            Some(us) if us <= 100_000 => std::time::Duration::from_micros(us),
+            Some(us) => {
+                e.push(
+                    "server.commit-window-us",
+                    format!("{us} µs is more than 100000 (0.1 s): replies would wait too long"),
+                );
+                DEFAULT_COMMIT_WINDOW
+            }
+        },
     }
 }
 

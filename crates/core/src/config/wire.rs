@@ -43,6 +43,7 @@ pub(super) struct ServerWire {
     pub(super) listen: Option<Vec<String>>,
     pub(super) queue_size: Option<u64>,
     pub(super) batch_max: Option<u64>,
+    pub(super) commit_window_us: Option<u64>,
 }
 
 /// `[control]`.

@@ -187,10 +187,11 @@ pub fn fingerprint(cfg: &Config, name: &str) -> Vec<u8> {
 
 /// Runs the server until SIGTERM / SIGINT.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    // One thread for everything async (receive, processing, partner link,
+    // control): the core is single-threaded by design, and keeping the
+    // receive tasks on the processing thread saves a thread wake-up per
+    // datagram. The store writer is its own thread (it blocks in fsync).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(serve(cfg))
 }
 
@@ -592,6 +593,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     drop(pkt_tx);
 
+    let commit_window = cfg.server.commit_window;
     let outbox: Outbox = Arc::new(
         (0..cfg.failover.len())
             .map(|_| std::sync::Mutex::new(None))
@@ -604,7 +606,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         let outbox = outbox.clone();
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(store, job_rx, sockets, outbox, stats))?
+            .spawn(move || writer::run(store, job_rx, sockets, outbox, stats, commit_window))?
     };
 
     let (pev_tx, mut pev_rx) = mpsc::unbounded_channel::<PartnerEvent>();

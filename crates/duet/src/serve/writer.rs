@@ -67,6 +67,7 @@ pub fn run(
     sockets: Vec<Arc<UdpSocket>>,
     outbox: Outbox,
     stats: Arc<Stats>,
+    window: Duration,
 ) {
     loop {
         let first = match jobs.recv_timeout(Duration::from_millis(500)) {
@@ -75,8 +76,24 @@ pub fn run(
             Err(RecvTimeoutError::Disconnected) => break,
         };
         let mut group = vec![first];
-        while let Ok(j) = jobs.try_recv() {
-            group.push(j);
+        // Group commit: everything already queued, and, with a commit
+        // window, whatever arrives within it (fewer fsyncs under load).
+        let deadline = std::time::Instant::now() + window;
+        loop {
+            match jobs.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) if window.is_zero() => break,
+                Err(_) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match jobs.recv_timeout(left) {
+                        Ok(j) => group.push(j),
+                        Err(_) => break,
+                    }
+                }
+            }
         }
         // Latest record per lease wins inside the group.
         let mut latest: HashMap<LeaseKey, Lease> = HashMap::new();
