@@ -76,24 +76,14 @@ pub fn run(
             Err(RecvTimeoutError::Disconnected) => break,
         };
         let mut group = vec![first];
-        // Group commit: everything already queued, and, with a commit
-        // window, whatever arrives within it (fewer fsyncs under load).
-        let deadline = std::time::Instant::now() + window;
-        loop {
-            match jobs.try_recv() {
-                Ok(j) => group.push(j),
-                Err(_) if window.is_zero() => break,
-                Err(_) => {
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    match jobs.recv_timeout(left) {
-                        Ok(j) => group.push(j),
-                        Err(_) => break,
-                    }
-                }
-            }
+        // Group commit: everything already queued and, with a commit
+        // window, whatever arrives within it (fewer fsyncs under load). The
+        // writer sleeps the window once rather than waking for every job.
+        if !window.is_zero() {
+            std::thread::sleep(window);
+        }
+        while let Ok(j) = jobs.try_recv() {
+            group.push(j);
         }
         // Latest record per lease wins inside the group.
         let mut latest: HashMap<LeaseKey, Lease> = HashMap::new();
@@ -137,15 +127,6 @@ pub fn run(
                 }
             }
         }
-        // Partner messages first: a BNDUPD is as urgent as a reply, and a
-        // BNDREPLY must not wait behind client traffic.
-        for (rel, o) in partner {
-            if let Some(Ok(slot)) = outbox.get(rel).map(|s| s.lock()) {
-                if let Some((_, tx)) = slot.as_ref() {
-                    let _ = tx.send(o);
-                }
-            }
-        }
         for r in replies {
             let Some(sock) = sockets.get(r.socket) else {
                 continue;
@@ -157,6 +138,15 @@ pub fn run(
                 Err(e) => {
                     stats.send_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(to = %r.to, error = %e, "send failed");
+                }
+            }
+        }
+        // Then the partner's messages: lazy updates never delay a client's
+        // reply (RFC 7031 req. 6).
+        for (rel, o) in partner {
+            if let Some(Ok(slot)) = outbox.get(rel).map(|s| s.lock()) {
+                if let Some((_, tx)) = slot.as_ref() {
+                    let _ = tx.send(o);
                 }
             }
         }
