@@ -16,7 +16,10 @@ fn server() -> Dhcpv6Server {
     let subnet = Subnet {
         prefix: "2001:db8:1::/64".parse().unwrap(),
         interface: Some("eth0".into()),
-        ranges: vec![("2001:db8:1::1:0".parse().unwrap(), "2001:db8:1::ffff:ffff:ffff".parse().unwrap())],
+        ranges: vec![(
+            "2001:db8:1::1:0".parse().unwrap(),
+            "2001:db8:1::ffff:ffff:ffff".parse().unwrap(),
+        )],
         pd_pools: vec![],
         preferred_lifetime: Duration::from_secs(3000),
         valid_lifetime: Duration::from_secs(4000),
@@ -28,7 +31,12 @@ fn server() -> Dhcpv6Server {
         rapid_commit: false,
         relationship: None,
     };
-    Dhcpv6Server::new(Duid::new(vec![0, 2, 0, 0, 0, 9, 1, 2, 3]).unwrap(), vec![subnet], ServerOptions::default(), 1)
+    Dhcpv6Server::new(
+        Duid::new(vec![0, 2, 0, 0, 0, 9, 1, 2, 3]).unwrap(),
+        vec![subnet],
+        ServerOptions::default(),
+        1,
+    )
 }
 
 fn msg(t: MessageType, n: u64, server: Option<&Duid<'static>>) -> Vec<u8> {
@@ -41,7 +49,12 @@ fn msg(t: MessageType, n: u64, server: Option<&Duid<'static>>) -> Vec<u8> {
     }
     m.options.push(DhcpOption::ElapsedTime(0));
     m.options.push(DhcpOption::Oro(vec![23, 24]));
-    m.options.push(DhcpOption::IaNa(IaNa { iaid: 1, t1: 0, t2: 0, options: vec![] }));
+    m.options.push(DhcpOption::IaNa(IaNa {
+        iaid: 1,
+        t1: 0,
+        t2: 0,
+        options: vec![],
+    }));
     m.to_vec().unwrap()
 }
 

@@ -1459,7 +1459,9 @@ fn peer_with_different_pools_is_refused_configuration_conflict() {
         tail(&lb, 20)
     );
     assert!(
-        la.contains("partner refused our CONNECT") && la.contains("ConfigurationConflict") && la.contains(diff),
+        la.contains("partner refused our CONNECT")
+            && la.contains("ConfigurationConflict")
+            && la.contains(diff),
         "the primary's log does not say what differs:\n{}",
         tail(&la, 20)
     );

@@ -18,7 +18,7 @@ fn load(name: &str) -> Vec<u8> {
 /// Message type named in the file name (`…-<nn>-<type>.hex`).
 fn expected_type(name: &str) -> MessageType {
     let stem = name.trim_end_matches(".hex");
-    let t = stem.splitn(2, |c: char| c.is_ascii_digit()).nth(1).unwrap();
+    let t = stem.split_once(|c: char| c.is_ascii_digit()).unwrap().1;
     let t = t.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
     match t {
         "solicit" => MessageType::Solicit,

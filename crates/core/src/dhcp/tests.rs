@@ -737,7 +737,12 @@ fn a_capped_renewal_never_shortens_the_binding_in_the_table() {
             p,
         )
     };
-    let (adv, _) = reply(send(&mut srv, &Msg::new(MessageType::Solicit, 1).ia_na(1, &[]), NOW, &policy));
+    let (adv, _) = reply(send(
+        &mut srv,
+        &Msg::new(MessageType::Solicit, 1).ia_na(1, &[]),
+        NOW,
+        &policy,
+    ));
     let a = addrs_of(&ia_na_of(&adv))[0].0;
     let m = Msg::new(MessageType::Request, 1).server_id().ia_na(1, &[a]);
     let (rep, _) = reply(send(&mut srv, &m, NOW, &policy));
@@ -746,9 +751,16 @@ fn a_capped_renewal_never_shortens_the_binding_in_the_table() {
     let later = NOW + Duration::from_secs(100);
     let m = Msg::new(MessageType::Rebind, 1).ia_na(1, &[a]);
     let (rep, r) = reply(send(&mut srv, &m, later, &policy));
-    assert_eq!(addrs_of(&ia_na_of(&rep))[0].2, 60, "the client is told the capped lifetime");
+    assert_eq!(
+        addrs_of(&ia_na_of(&rep))[0].2,
+        60,
+        "the client is told the capped lifetime"
+    );
     let end = NOW + Duration::from_secs(4000);
-    assert_eq!(r.changes[0].valid_until, end, "the table keeps the earlier promise");
+    assert_eq!(
+        r.changes[0].valid_until, end,
+        "the table keeps the earlier promise"
+    );
     assert_eq!(srv.db().get(&LeaseKey::address(a)).unwrap().valid_until, end);
 }
 

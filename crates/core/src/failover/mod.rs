@@ -665,7 +665,7 @@ impl FailoverEndpoint {
             (Conn::Established { .. }, T::BndUpd) => self.on_bndupd(now, msg, db),
             (Conn::Established { .. }, T::BndReply) => self.on_bndreply(now, msg, db),
             (Conn::Established { .. }, T::UpdReq | T::UpdReqAll) => {
-                self.on_updreq(msg.transaction_id, msg.msg_type == T::UpdReqAll, db)
+                self.on_updreq(now, msg.transaction_id, msg.msg_type == T::UpdReqAll, db)
             }
             (Conn::Established { .. }, T::UpdDone) => self.on_upddone(now, msg.transaction_id, db),
             (Conn::Established { .. }, T::PoolReq) => self.on_poolreq(now, msg.transaction_id, db),
@@ -918,7 +918,10 @@ impl FailoverEndpoint {
         db.iter().filter(|l| self.owns(db, &l.key)).collect()
     }
 
-    fn on_updreq(&mut self, xid: TransactionId, all: bool, db: &mut LeaseDb) {
+    fn on_updreq(&mut self, now: UnixTime, xid: TransactionId, all: bool, db: &mut LeaseDb) {
+        if all {
+            self.partner_lost_its_storage(now, db);
+        }
         let keys: Vec<LeaseKey> = self
             .relationship_leases(db)
             .into_iter()
@@ -939,6 +942,53 @@ impl FailoverEndpoint {
             );
         }
         self.serving = Some((xid, set));
+    }
+
+    /// UPDREQALL: the partner lost its storage (duet-sim found both):
+    ///
+    /// * with it went the renewals it gave that we never saw. The MCLT rule
+    ///   bounds each by what we acknowledged for that binding (our
+    ///   expiration-time) + MCLT (§4.4), but leases are freed on an
+    ///   acknowledgement (§7.2 event 4), which the partner will give once
+    ///   its copy from us runs out: every binding is kept, on both sides,
+    ///   until that bound;
+    /// * and what it acknowledged to us: our acknowledged partner lifetimes
+    ///   no longer stand for anything it knows, so the MCLT rule counts
+    ///   none of them until it acknowledges them again (during this very
+    ///   download).
+    fn partner_lost_its_storage(&mut self, now: UnixTime, db: &mut LeaseDb) {
+        let mclt = self.mclt;
+        let changed: Vec<Lease> = self
+            .relationship_leases(db)
+            .into_iter()
+            .filter_map(|l| {
+                let end = l.failover.expiration_time + mclt;
+                let hold = l.binding.is_some()
+                    && matches!(l.state, LeaseState::Active | LeaseState::Expired)
+                    && l.failover.expiration_time > UnixTime::ZERO
+                    && end > now
+                    && end > l.valid_until;
+                let forget = l.failover.acked_partner_lifetime > UnixTime::ZERO;
+                (hold || forget).then(|| {
+                    let mut l = l.clone();
+                    l.failover.acked_partner_lifetime = UnixTime::ZERO;
+                    if hold {
+                        if l.state != LeaseState::Active {
+                            l.state = LeaseState::Active;
+                            l.start_time_of_state = now;
+                        }
+                        l.valid_until = end;
+                        l.state_expiration = Some(end);
+                    }
+                    l
+                })
+            })
+            .collect();
+        for l in changed {
+            if db.upsert(l.clone()).is_ok() {
+                self.persist.push(l);
+            }
+        }
     }
 
     fn on_upddone(&mut self, now: UnixTime, xid: TransactionId, db: &mut LeaseDb) {
@@ -1199,12 +1249,28 @@ impl FailoverEndpoint {
                     && lease.valid_until == f.snapshot.valid_until
                     && lease.start_time_of_state == f.snapshot.start_time_of_state
                     && lease.cltt == f.snapshot.cltt;
+                let mut resend = true;
                 if unchanged {
                     if f.announced != lease.state {
                         // Taking a delegable prefix back (§4.2.2): it is ours now.
                         lease.state = f.announced;
                         lease.start_time_of_state = now;
                         lease.failover.pending_update = false;
+                    } else if matches!(
+                        lease.state,
+                        LeaseState::Expired | LeaseState::Released | LeaseState::Reset
+                    ) && matches!(
+                        self.partner_state,
+                        Some(ServerState::Recover | ServerState::RecoverWait)
+                    ) {
+                        // A partner still recovering (after losing its
+                        // storage, perhaps) stores our update but cannot
+                        // vouch that no client of its own holds the lease:
+                        // it may have extended it just before it failed. The
+                        // lease stays pending and is sent again once the
+                        // partner is back (after its MCLT wait; found by
+                        // duet-sim, seed 388): entering NORMAL resends it.
+                        resend = false;
                     } else if matches!(
                         lease.state,
                         LeaseState::Expired | LeaseState::Released | LeaseState::Reset
@@ -1226,7 +1292,7 @@ impl FailoverEndpoint {
                     lease.failover.pending_update = true;
                 }
                 if db.upsert(lease.clone()).is_ok() {
-                    if lease.failover.pending_update {
+                    if lease.failover.pending_update && resend {
                         self.enqueue(
                             lease.key,
                             QueueItem {
@@ -1596,8 +1662,14 @@ impl FailoverEndpoint {
             Role::Secondary => 1,
         };
         // §8.4.1: the partner's pool only in PARTNER-DOWN, after MCLT, and
-        // only once our own is used up (tried first).
-        if self.state == ServerState::PartnerDown && now >= self.state_since + self.mclt {
+        // only once our own is used up (tried first). Not while the partner
+        // recovers: it serves that pool again as soon as it is NORMAL,
+        // perhaps before our allocation reaches it (found by duet-sim,
+        // seed 42064).
+        if self.state == ServerState::PartnerDown
+            && now >= self.state_since + self.mclt
+            && !self.partner_recovering()
+        {
             vec![own, 1 - own]
         } else {
             vec![own]
@@ -1614,13 +1686,27 @@ impl FailoverEndpoint {
             && !self.wait_scan.contains(&lease.key)
     }
 
+    /// The partner is up and recovering: it will serve its pool again as
+    /// soon as it is NORMAL, perhaps before our latest changes reach it
+    /// (they are sent lazily once we are NORMAL too).
+    fn partner_recovering(&self) -> bool {
+        matches!(
+            self.partner_state,
+            Some(ServerState::Recover | ServerState::RecoverWait | ServerState::RecoverDone)
+        )
+    }
+
     fn valid_until_cap(&self, lease: Option<&Lease>, now: UnixTime) -> Option<UnixTime> {
         // SABOTAGE (test only): no MCLT cap.
         #[cfg(feature = "sabotage")]
         if self.sabotage.ignore_mclt {
             return None;
         }
-        if self.state == ServerState::PartnerDown {
+        // §8.4.1: no cap in PARTNER-DOWN; but while the partner recovers,
+        // what we give now may reach it only after it serves again, and if
+        // we fail first it is all its own PARTNER-DOWN has to go by (found
+        // by duet-sim, seed 24845): the MCLT rule again.
+        if self.state == ServerState::PartnerDown && !self.partner_recovering() {
             return None;
         }
         // §4.4: never beyond what the partner acknowledged plus MCLT.

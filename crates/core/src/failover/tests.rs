@@ -496,7 +496,12 @@ impl Pair {
         let now = self.now;
         let reply = self.nodes[i].dhcp(
             now,
-            &Self::msg(MessageType::Renew, client, Some(&sid), Some(Self::ia_pd_hint(held.key))),
+            &Self::msg(
+                MessageType::Renew,
+                client,
+                Some(&sid),
+                Some(Self::ia_pd_hint(held.key)),
+            ),
         )?;
         self.flush(i);
         self.record_held(client, &reply).into_iter().next()
@@ -1231,7 +1236,10 @@ fn a_stalled_handshake_arms_no_timer_that_never_advances() {
     ep.handle_connected(START);
     let _ = ep.poll_transmit();
     let t = ep.poll_timeout().unwrap();
-    assert!(t >= START + Duration::from_secs(5).min(keepalive), "{t} too early: busy loop");
+    assert!(
+        t >= START + Duration::from_secs(5).min(keepalive),
+        "{t} too early: busy loop"
+    );
     let mut db = LeaseDb::new(&[], &[]);
     ep.handle_timeout(START + keepalive, &mut db);
     assert!(!ep.communications_ok());
@@ -1404,7 +1412,11 @@ fn a_lost_storage_is_remembered_until_the_full_download_even_before_it_starts() 
             assert!(idle < 30, "never connected");
         }
     }
-    assert_eq!(p.state(SECONDARY), ServerState::Startup, "the partner is still starting");
+    assert_eq!(
+        p.state(SECONDARY),
+        ServerState::Startup,
+        "the partner is still starting"
+    );
     p.flush(PRIMARY);
     p.crash(PRIMARY);
     p.restart(PRIMARY, false);
@@ -1441,9 +1453,163 @@ fn a_previous_clients_acknowledged_lifetime_does_not_lengthen_a_new_clients_leas
     p.nodes[PRIMARY].dhcp(now, &rel).unwrap();
     p.flush(PRIMARY);
     p.drive();
-    assert_eq!(p.nodes[PRIMARY].srv.db().get(&key).unwrap().state, LeaseState::Free);
+    assert_eq!(
+        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Free
+    );
     // Another client asks for exactly that prefix.
     let (k2, v2) = p.acquire(PRIMARY, 2, Pair::ia_pd_hint(key)).unwrap();
     assert_eq!(k2, key);
     assert_eq!(v2, 300, "a new binding: at most MCLT (§4.4)");
+}
+
+/// duet-sim: the primary renews a lease during a partition, beyond what the
+/// secondary knows (within MCLT of the partner lifetime the secondary
+/// acknowledged), then loses its storage. Recovering, it asks for
+/// everything (UPDREQALL); both must keep the binding until that bound,
+/// not free it when the secondary's older copy runs out while the client
+/// still holds the renewal.
+#[test]
+fn a_renewal_lost_with_the_storage_is_held_until_its_mclt_bound() {
+    let mut p = started(60);
+    let (key, valid) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    assert_eq!(valid, 60);
+    p.drive();
+    p.advance(30);
+    assert_eq!(p.renew(PRIMARY, 1).unwrap().1, 3000);
+    p.drive();
+    let known_by_secondary = p.nodes[SECONDARY].srv.db().get(&key).unwrap().valid_until;
+    p.partitioned = true;
+    p.disconnect();
+    p.advance(1000);
+    let (_, v2) = p.renew(PRIMARY, 1).unwrap();
+    let promised = p.now + Duration::from_secs(u64::from(v2));
+    assert!(promised > known_by_secondary + Duration::from_secs(600));
+    p.crash(PRIMARY);
+    p.restart(PRIMARY, true);
+    p.partitioned = false;
+    // Past the end of the secondary's copy, before the client's.
+    let wait = known_by_secondary.since(p.now).as_secs() + 100;
+    p.advance(wait);
+    assert!(p.now < promised);
+    for i in [PRIMARY, SECONDARY] {
+        let l = p.nodes[i].srv.db().get(&key).unwrap();
+        assert_eq!(l.state, LeaseState::Active, "node {i}");
+        assert!(
+            l.valid_until >= promised,
+            "node {i}: {} < {promised}",
+            l.valid_until
+        );
+    }
+}
+
+/// duet-sim seed 388: during a partition the secondary extends a lease
+/// (within MCLT) that the primary only knows until earlier, then loses its
+/// storage. The primary's copy runs out; the recovering secondary stores
+/// the primary's EXPIRED and acknowledges it, but that acknowledgement must
+/// not free the lease: the client may hold it until the secondary's MCLT
+/// wait is over.
+#[test]
+fn an_acknowledgement_from_a_recovering_partner_frees_nothing() {
+    let mut p = started(60);
+    let (key, _) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    p.drive();
+    p.advance(30);
+    assert_eq!(p.renew(PRIMARY, 1).unwrap().1, 3000);
+    p.drive();
+    let end = p.nodes[PRIMARY].srv.db().get(&key).unwrap().valid_until;
+    p.partitioned = true;
+    p.disconnect();
+    p.advance(end.since(p.now).as_secs() - 40);
+    let (_, v) = p.rebind(SECONDARY, 1).expect("the secondary answers Rebind");
+    let held_until = p.now + Duration::from_secs(u64::from(v));
+    assert!(held_until > end + Duration::from_secs(10));
+    p.advance(5);
+    p.crash(SECONDARY);
+    p.advance(end.since(p.now).as_secs() + 1);
+    assert_eq!(
+        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Expired
+    );
+    p.partitioned = false;
+    p.restart(SECONDARY, true);
+    p.advance(8);
+    assert!(p.now < held_until);
+    assert_eq!(
+        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        LeaseState::Expired,
+        "not freed while the client may still hold it"
+    );
+    p.advance(70);
+    assert_eq!(p.state(SECONDARY), ServerState::Normal);
+    p.settle();
+    assert!(p.nodes[PRIMARY].srv.db().get(&key).unwrap().state.is_available());
+}
+
+/// duet-sim seeds 24845 and 42064: a server in PARTNER-DOWN whose partner
+/// is recovering gives lifetimes under the MCLT rule and keeps to its own
+/// pool: what it does now may reach the partner only after the partner
+/// serves again (and not at all if this server fails first).
+#[test]
+fn partner_down_while_the_partner_recovers_keeps_to_its_pool_and_the_mclt() {
+    let mut ep = FailoverEndpoint::new(endpoint_config(Role::Secondary, 60), None, None, START);
+    ep.state = ServerState::PartnerDown;
+    ep.state_since = START;
+    ep.partner_state = Some(ServerState::Normal);
+    let mut rels = Relationships(vec![ep]);
+    let later = START + Duration::from_secs(120);
+    assert_eq!(rels.valid_until_cap(0, None, later), None, "partner down: no cap");
+    assert_eq!(
+        rels.prefix_classes(0, later),
+        vec![1, 0],
+        "and its pool after MCLT"
+    );
+    for recovering in [
+        ServerState::Recover,
+        ServerState::RecoverWait,
+        ServerState::RecoverDone,
+    ] {
+        rels.0[0].partner_state = Some(recovering);
+        assert_eq!(
+            rels.valid_until_cap(0, None, later),
+            Some(later + Duration::from_secs(60)),
+            "{recovering}"
+        );
+        assert_eq!(rels.prefix_classes(0, later), vec![1], "{recovering}");
+    }
+}
+
+/// duet-sim seed 59393: when the partner asks for everything (it lost its
+/// storage), what it acknowledged before no longer counts for the MCLT
+/// rule, and every binding it may have renewed unseen is kept until what
+/// we acknowledged to it + MCLT.
+#[test]
+fn updreqall_forgets_acknowledgements_and_holds_bindings_to_their_mclt_bound() {
+    let mut ep = FailoverEndpoint::new(endpoint_config(Role::Primary, 60), None, None, START);
+    let mut db = LeaseDb::new(
+        &[(
+            "2001:db8:1::1000".parse().unwrap(),
+            "2001:db8:1::2fff".parse().unwrap(),
+        )],
+        &[("2001:db8:8000::/48".parse().unwrap(), 56)],
+    );
+    let key = LeaseKey::address("2001:db8:1::1001".parse().unwrap());
+    let mut l = Lease::free(key, LeaseState::Active, START);
+    l.binding = Some(BindingKey {
+        duid: vec![0, 3, 0, 1, 9],
+        kind: LeaseKind::Na,
+        iaid: 1,
+    });
+    l.valid_until = START + Duration::from_secs(100);
+    l.state_expiration = Some(l.valid_until);
+    l.failover.acked_partner_lifetime = START + Duration::from_secs(3000);
+    l.failover.expiration_time = START + Duration::from_secs(500);
+    db.upsert(l).unwrap();
+    ep.on_updreq(START, TransactionId::from_low_bits(7), true, &mut db);
+    let l = db.get(&key).unwrap();
+    assert_eq!(l.failover.acked_partner_lifetime, UnixTime::ZERO);
+    assert_eq!(l.valid_until, START + Duration::from_secs(560));
+    assert_eq!(l.state, LeaseState::Active);
+    let (persist, _) = ep.poll_persist();
+    assert_eq!(persist.len(), 1, "made durable");
 }

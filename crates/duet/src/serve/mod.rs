@@ -191,7 +191,9 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     // control): the core is single-threaded by design, and keeping the
     // receive tasks on the processing thread saves a thread wake-up per
     // datagram. The store writer is its own thread (it blocks in fsync).
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(serve(cfg))
 }
 
@@ -318,7 +320,16 @@ impl Core {
         }
     }
 
-    fn handle_partner(&mut self, ev: PartnerEvent) {
+    /// Handles one partner event; `true` when it was a BNDREPLY, whose only
+    /// effects are acknowledgement bookkeeping and further queued updates
+    /// (see [`Job::lazy`]).
+    fn handle_partner(&mut self, ev: PartnerEvent) -> bool {
+        let ack_only = matches!(&ev, PartnerEvent::Message { msg, .. } if msg.msg_type == duet_wire::FailoverMessageType::BndReply);
+        self.handle_partner_event(ev);
+        ack_only
+    }
+
+    fn handle_partner_event(&mut self, ev: PartnerEvent) {
         let now = now();
         let (rels, srv) = (&mut self.rels, &mut self.srv);
         match ev {
@@ -657,10 +668,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
             Some(q) = q_rx.recv() => core.answer(q, &mut job),
             Some(ev) = pev_rx.recv() => {
-                core.handle_partner(ev);
+                let mut ack_only = core.handle_partner(ev);
                 while let Ok(ev) = pev_rx.try_recv() {
-                    core.handle_partner(ev);
+                    ack_only &= core.handle_partner(ev);
                 }
+                job.lazy = ack_only;
             }
             Some(pkt) = pkt_rx.recv() => {
                 core.handle_packet(pkt, &mut job);

@@ -465,7 +465,9 @@ where
         reason: reason.clone(),
     });
     if refused {
-        Err(format!("the partner closed the connection before answering: {reason}"))
+        Err(format!(
+            "the partner closed the connection before answering: {reason}"
+        ))
     } else {
         Ok(())
     }

@@ -50,6 +50,12 @@ pub struct Job {
     /// Failover messages (and closes) for the partner of each relationship,
     /// sent once the changes are durable.
     pub partner: Vec<(usize, Outgoing)>,
+    /// The changes are bookkeeping whose loss in a crash is harmless (what
+    /// the partner acknowledged: lost, the update is simply sent again and
+    /// lifetimes are capped more tightly meanwhile), and the messages do
+    /// not report them. They ride along with the next commit (or one within
+    /// a second) instead of costing an fsync of their own.
+    pub lazy: bool,
 }
 
 impl Job {
@@ -69,10 +75,20 @@ pub fn run(
     stats: Arc<Stats>,
     window: Duration,
 ) {
+    // Lazy changes waiting for a commit, and since when.
+    let mut deferred: Vec<Lease> = Vec::new();
+    let mut deferred_since = std::time::Instant::now();
     loop {
-        let first = match jobs.recv_timeout(Duration::from_millis(500)) {
+        let wait = if deferred.is_empty() {
+            Duration::from_millis(500)
+        } else {
+            LAZY_MAX_DELAY.saturating_sub(deferred_since.elapsed())
+        };
+        let first = match jobs.recv_timeout(wait) {
             Ok(j) => j,
-            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Timeout) if deferred.is_empty() => continue,
+            // Time to write what was deferred.
+            Err(RecvTimeoutError::Timeout) => Job::default(),
             Err(RecvTimeoutError::Disconnected) => break,
         };
         let mut group = vec![first];
@@ -85,13 +101,31 @@ pub fn run(
         while let Ok(j) = jobs.try_recv() {
             group.push(j);
         }
-        // Latest record per lease wins inside the group.
+        let all_lazy = group
+            .iter()
+            .all(|j| j.lazy && j.meta.is_empty() && j.replies.is_empty());
+        if all_lazy && deferred_since.elapsed() < LAZY_MAX_DELAY && !group.iter().all(Job::is_empty) {
+            if deferred.is_empty() {
+                deferred_since = std::time::Instant::now();
+            }
+            for job in group {
+                deferred.extend(job.changes);
+                send_partner(&outbox, job.partner);
+            }
+            continue;
+        }
+        // Latest record per lease wins inside the group (deferred ones first:
+        // they are older).
         let mut latest: HashMap<LeaseKey, Lease> = HashMap::new();
         let mut order = Vec::new();
         let mut batch = Batch::default();
         let mut replies = Vec::new();
         let mut partner = Vec::new();
-        for job in group {
+        let earlier = Job {
+            changes: std::mem::take(&mut deferred),
+            ..Job::default()
+        };
+        for job in std::iter::once(earlier).chain(group) {
             for l in job.changes {
                 if latest.insert(l.key, l.clone()).is_none() {
                     order.push(l.key);
@@ -143,11 +177,27 @@ pub fn run(
         }
         // Then the partner's messages: lazy updates never delay a client's
         // reply (RFC 7031 req. 6).
-        for (rel, o) in partner {
-            if let Some(Ok(slot)) = outbox.get(rel).map(|s| s.lock()) {
-                if let Some((_, tx)) = slot.as_ref() {
-                    let _ = tx.send(o);
-                }
+        send_partner(&outbox, partner);
+    }
+    if !deferred.is_empty() {
+        let batch = Batch {
+            leases: deferred,
+            meta: vec![],
+        };
+        if let Err(e) = store.commit(&batch) {
+            tracing::warn!(error = %e, "could not write deferred acknowledgements at shutdown");
+        }
+    }
+}
+
+/// How long acknowledgement bookkeeping may wait for a commit to ride on.
+const LAZY_MAX_DELAY: Duration = Duration::from_secs(1);
+
+fn send_partner(outbox: &Outbox, partner: Vec<(usize, Outgoing)>) {
+    for (rel, o) in partner {
+        if let Some(Ok(slot)) = outbox.get(rel).map(|s| s.lock()) {
+            if let Some((_, tx)) = slot.as_ref() {
+                let _ = tx.send(o);
             }
         }
     }

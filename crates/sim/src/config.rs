@@ -1,0 +1,461 @@
+//! What a run is allowed to do (fault kinds, sabotage, durations), and the
+//! per-seed scenario drawn from the seed within those limits.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::fmt;
+
+/// Fault kinds a run may inject. Each seed draws its own rates for the
+/// enabled kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Faults {
+    /// Crash and restart either server (at any moment, or exactly at a
+    /// durable point: before or after the store commit).
+    pub crash: bool,
+    /// Some restarts come back with an empty store (and a new DUID).
+    pub wipe: bool,
+    /// Cut the server-to-server link for a while (never together with
+    /// auto-partner-down: see the crate documentation).
+    pub partition: bool,
+    /// Reset the partner TCP connection (what is in flight is lost).
+    pub reset: bool,
+    /// Delay on the partner link (in order: TCP).
+    pub partner_delay: bool,
+    /// Client datagrams lost.
+    pub client_loss: bool,
+    /// Client datagrams duplicated.
+    pub client_dup: bool,
+    /// Client datagrams delayed, some by long enough to be reordered.
+    pub client_delay: bool,
+    /// Server clocks offset from true time (within the skew bound).
+    pub skew: bool,
+    /// Server clocks drift (within the skew bound).
+    pub drift: bool,
+    /// The operator declares the partner down, only while it is crashed.
+    pub operator_pd: bool,
+    /// Automatic partner-down after a configured time in
+    /// COMMUNICATIONS-INTERRUPTED, only in crash-only schedules.
+    pub auto_pd: bool,
+}
+
+/// The names `--faults` accepts, in display order.
+pub const FAULT_NAMES: &[&str] = &[
+    "crash",
+    "wipe",
+    "partition",
+    "reset",
+    "partner-delay",
+    "client-loss",
+    "client-dup",
+    "client-delay",
+    "skew",
+    "drift",
+    "operator-pd",
+    "auto-pd",
+];
+
+impl Faults {
+    /// Every fault kind.
+    pub fn all() -> Faults {
+        Faults {
+            crash: true,
+            wipe: true,
+            partition: true,
+            reset: true,
+            partner_delay: true,
+            client_loss: true,
+            client_dup: true,
+            client_delay: true,
+            skew: true,
+            drift: true,
+            operator_pd: true,
+            auto_pd: true,
+        }
+    }
+
+    /// No faults at all.
+    pub fn none() -> Faults {
+        Faults {
+            crash: false,
+            wipe: false,
+            partition: false,
+            reset: false,
+            partner_delay: false,
+            client_loss: false,
+            client_dup: false,
+            client_delay: false,
+            skew: false,
+            drift: false,
+            operator_pd: false,
+            auto_pd: false,
+        }
+    }
+
+    fn flag(&mut self, name: &str) -> Option<&mut bool> {
+        Some(match name {
+            "crash" => &mut self.crash,
+            "wipe" => &mut self.wipe,
+            "partition" => &mut self.partition,
+            "reset" => &mut self.reset,
+            "partner-delay" => &mut self.partner_delay,
+            "client-loss" => &mut self.client_loss,
+            "client-dup" => &mut self.client_dup,
+            "client-delay" => &mut self.client_delay,
+            "skew" => &mut self.skew,
+            "drift" => &mut self.drift,
+            "operator-pd" => &mut self.operator_pd,
+            "auto-pd" => &mut self.auto_pd,
+            _ => return None,
+        })
+    }
+
+    /// Parses `all`, `none`, or a comma-separated list of fault names
+    /// (optionally starting from `all` and removing some with `-name`).
+    pub fn parse(s: &str) -> Result<Faults, String> {
+        let mut f = Faults::none();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "all" => f = Faults::all(),
+                "none" => f = Faults::none(),
+                p => {
+                    let (name, on) = match p.strip_prefix('-') {
+                        Some(n) => (n, false),
+                        None => (p, true),
+                    };
+                    let slot = f.flag(name).ok_or_else(|| {
+                        format!(
+                            "unknown fault {name:?} (known: all, none, {})",
+                            FAULT_NAMES.join(", ")
+                        )
+                    })?;
+                    *slot = on;
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
+impl fmt::Display for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Faults::all() {
+            return f.write_str("all");
+        }
+        let mut copy = *self;
+        let on: Vec<&str> = FAULT_NAMES
+            .iter()
+            .copied()
+            .filter(|n| copy.flag(n).is_some_and(|v| *v))
+            .collect();
+        if on.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&on.join(","))
+        }
+    }
+}
+
+/// Switches that break the system on purpose, to show the checker bites.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SabotageSet {
+    /// (a) The engine ignores the MCLT rule (core feature `sabotage`).
+    pub ignore_mclt: bool,
+    /// (b) The driver sends the Reply before the store commit (then a
+    /// crash at that point loses the binding the client got).
+    pub reply_before_commit: bool,
+    /// (c) The engine allocates addresses from both low-bit halves (core
+    /// feature `sabotage`).
+    pub both_address_halves: bool,
+}
+
+impl SabotageSet {
+    /// Parses `mclt`, `durable` and `halves`, comma-separated.
+    pub fn parse(s: &str) -> Result<SabotageSet, String> {
+        let mut x = SabotageSet::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "mclt" => x.ignore_mclt = true,
+                "durable" => x.reply_before_commit = true,
+                "halves" => x.both_address_halves = true,
+                "none" => x = SabotageSet::default(),
+                other => {
+                    return Err(format!(
+                        "unknown sabotage {other:?} (known: mclt, durable, halves)"
+                    ))
+                }
+            }
+        }
+        Ok(x)
+    }
+
+    /// Whether any switch is on.
+    pub fn any(&self) -> bool {
+        self.ignore_mclt || self.reply_before_commit || self.both_address_halves
+    }
+}
+
+impl fmt::Display for SabotageSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut v = vec![];
+        if self.ignore_mclt {
+            v.push("mclt");
+        }
+        if self.reply_before_commit {
+            v.push("durable");
+        }
+        if self.both_address_halves {
+            v.push("halves");
+        }
+        f.write_str(&v.join(","))
+    }
+}
+
+/// Settings of a batch of runs (the same for every seed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Enabled fault kinds.
+    pub faults: Faults,
+    /// Sabotage switches.
+    pub sabotage: SabotageSet,
+    /// Virtual seconds of the fault phase.
+    pub chaos_secs: u64,
+    /// Largest number of clients a seed may draw.
+    pub max_clients: u32,
+    /// Largest clock offset from true time, ms, at most 2,000: RFC 8156
+    /// tolerates 5 s between partners, and two clocks 4 s apart plus whole
+    /// seconds plus up to 0.4 s of link delay stay within it.
+    pub skew_bound_ms: i64,
+    /// Print every event.
+    pub trace: bool,
+    /// Events kept for the failure report.
+    pub tail: usize,
+    /// With `trace`: also print every store commit of this lease (an
+    /// address or prefix, as the trace shows it). Not part of the trace
+    /// hash.
+    pub watch: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            faults: Faults::all(),
+            sabotage: SabotageSet::default(),
+            chaos_secs: 3 * 3600,
+            max_clients: 24,
+            skew_bound_ms: 2000,
+            trace: false,
+            tail: 60,
+            watch: None,
+        }
+    }
+}
+
+impl Config {
+    /// The configuration of the CI seed budget (`cargo test -p duet-sim`):
+    /// every fault kind, one virtual hour of faults per seed.
+    pub fn ci() -> Config {
+        Config {
+            chaos_secs: 3600,
+            ..Config::default()
+        }
+    }
+
+    /// The one command that replays `seed` under this configuration.
+    pub fn replay_command(&self, seed: u64) -> String {
+        let d = Config::default();
+        let mut cmd = format!("cargo run -p duet-sim --release -- --seed {seed} --trace");
+        if self.faults != d.faults {
+            cmd += &format!(" --faults {}", self.faults);
+        }
+        if self.sabotage.any() {
+            cmd += &format!(" --sabotage {}", self.sabotage);
+        }
+        if self.chaos_secs != d.chaos_secs {
+            cmd += &format!(" --chaos-secs {}", self.chaos_secs);
+        }
+        if self.max_clients != d.max_clients {
+            cmd += &format!(" --max-clients {}", self.max_clients);
+        }
+        if self.skew_bound_ms != d.skew_bound_ms {
+            cmd += &format!(" --skew-bound-ms {}", self.skew_bound_ms);
+        }
+        cmd
+    }
+}
+
+/// How the partner link may fail in one seed: the two schedules the crate
+/// documentation explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkMode {
+    /// Partitions happen; no auto-partner-down.
+    Partitions,
+    /// Communication is lost only through crashes (and quick resets);
+    /// auto-partner-down may be configured.
+    CrashOnly,
+}
+
+/// The parameters one seed draws.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Partitions or crash-only.
+    pub mode: LinkMode,
+    /// MCLT, seconds.
+    pub mclt: u64,
+    /// Valid lifetime given to clients, seconds.
+    pub valid: u64,
+    /// FO_KEEPALIVE_TIME, seconds.
+    pub keepalive: u64,
+    /// Periodic scan, seconds.
+    pub scan: u64,
+    /// OPTION_F_MAX_UNACKED_BNDUPD.
+    pub max_unacked: u32,
+    /// Auto-partner-down delay, if configured.
+    pub auto_pd: Option<u64>,
+    /// Number of addresses in the range.
+    pub addresses: u32,
+    /// Prefix length of the delegable-prefix pool (delegating /56s).
+    pub pd_pool_len: u8,
+    /// Number of clients.
+    pub clients: u32,
+    /// Client datagram loss probability.
+    pub loss: f64,
+    /// Client datagram duplication probability.
+    pub dup: f64,
+    /// Client datagram delay range, ms.
+    pub delay_ms: (u64, u64),
+    /// Probability of an extra long client delay (reordering).
+    pub reorder: f64,
+    /// Partner link one-way delay range, ms (below 0.4 s, see
+    /// `Config::skew_bound_ms`).
+    pub partner_delay_ms: (u64, u64),
+    /// Mean seconds between fault attempts.
+    pub fault_gap: u64,
+    /// Probability that a crash loses the store.
+    pub wipe_p: f64,
+    /// Clock of each server (primary, secondary).
+    pub clocks: [crate::clock::Clock; 2],
+}
+
+impl Scenario {
+    /// Draws the parameters of one seed.
+    pub fn draw(cfg: &Config, rng: &mut ChaCha8Rng) -> Scenario {
+        let f = &cfg.faults;
+        let mode = match (f.partition, f.auto_pd) {
+            (true, true) => {
+                if rng.random_bool(0.5) {
+                    LinkMode::Partitions
+                } else {
+                    LinkMode::CrashOnly
+                }
+            }
+            (true, false) => LinkMode::Partitions,
+            _ => LinkMode::CrashOnly,
+        };
+        let mclt = [30, 60, 120, 300][rng.random_range(0..4)];
+        let valid = [300, 600, 1200, 1800][rng.random_range(0..4)];
+        let keepalive = [6, 10, 20][rng.random_range(0..3)];
+        let pick = |rng: &mut ChaCha8Rng, on: bool, lo: f64, hi: f64| {
+            if on {
+                rng.random_range(lo..hi)
+            } else {
+                0.0
+            }
+        };
+        let clock = |rng: &mut ChaCha8Rng| {
+            let b = cfg.skew_bound_ms.max(0);
+            crate::clock::Clock {
+                base_ms: if f.skew && b > 0 {
+                    rng.random_range(-b..=b)
+                } else {
+                    0
+                },
+                rate_ppm: if f.drift { rng.random_range(-800..=800) } else { 0 },
+                bound_ms: if f.skew || f.drift { b } else { 0 },
+            }
+        };
+        let clocks = [clock(rng), clock(rng)];
+        Scenario {
+            mode,
+            mclt,
+            valid,
+            keepalive,
+            scan: [10, 20, 30][rng.random_range(0..3)],
+            max_unacked: [1, 4, 10, 64][rng.random_range(0..4)],
+            auto_pd: (mode == LinkMode::CrashOnly && f.auto_pd && rng.random_bool(0.7))
+                .then(|| [15, 30, 60, 120, 300][rng.random_range(0..5)]),
+            addresses: [8, 16, 32, 64][rng.random_range(0..4)],
+            pd_pool_len: [53, 52, 50, 48][rng.random_range(0..4)],
+            clients: rng.random_range(2..=cfg.max_clients.max(2)),
+            loss: pick(rng, f.client_loss, 0.0, 0.3),
+            dup: pick(rng, f.client_dup, 0.0, 0.1),
+            delay_ms: if f.client_delay {
+                (1, rng.random_range(2..800))
+            } else {
+                (1, 2)
+            },
+            reorder: pick(rng, f.client_delay, 0.0, 0.1),
+            partner_delay_ms: if f.partner_delay {
+                (1, rng.random_range(2..400))
+            } else {
+                (1, 2)
+            },
+            fault_gap: [60, 180, 600][rng.random_range(0..3)],
+            wipe_p: if f.wipe { rng.random_range(0.05..0.4) } else { 0.0 },
+            clocks,
+        }
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} mclt={} valid={} keepalive={} scan={} unacked={} auto-pd={:?} addrs={} pd-pool=/{} clients={} \
+             loss={:.2} dup={:.2} delay={:?}ms reorder={:.2} partner-delay={:?}ms fault-gap={}s wipe={:.2} \
+             clocks=[{:+}ms {:+}ppm, {:+}ms {:+}ppm]",
+            self.mode,
+            self.mclt,
+            self.valid,
+            self.keepalive,
+            self.scan,
+            self.max_unacked,
+            self.auto_pd,
+            self.addresses,
+            self.pd_pool_len,
+            self.clients,
+            self.loss,
+            self.dup,
+            self.delay_ms,
+            self.reorder,
+            self.partner_delay_ms,
+            self.fault_gap,
+            self.wipe_p,
+            self.clocks[0].base_ms,
+            self.clocks[0].rate_ppm,
+            self.clocks[1].base_ms,
+            self.clocks[1].rate_ppm,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_parse_and_print() {
+        assert_eq!(Faults::parse("all").unwrap(), Faults::all());
+        let f = Faults::parse("all,-partition,-auto-pd").unwrap();
+        assert!(!f.partition && !f.auto_pd && f.crash);
+        assert_eq!(Faults::parse(&f.to_string()).unwrap(), f);
+        assert!(Faults::parse("crash,bogus").is_err());
+        assert_eq!(Faults::none().to_string(), "none");
+    }
+
+    #[test]
+    fn sabotage_parse() {
+        let s = SabotageSet::parse("mclt,halves").unwrap();
+        assert!(s.ignore_mclt && s.both_address_halves && !s.reply_before_commit);
+        assert_eq!(SabotageSet::parse(&s.to_string()).unwrap(), s);
+    }
+}

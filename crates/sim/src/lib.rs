@@ -1,0 +1,529 @@
+//! # duet-sim
+//!
+//! A deterministic simulator that drives duet's **real** sans-IO core — the
+//! DHCPv6 processing ([`duet_core::dhcp::Dhcpv6Server`]) and the RFC 8156
+//! failover engine ([`duet_core::failover::Relationships`]) over a
+//! [`duet_core::store::MemoryStore`] — for a primary and a secondary, many
+//! RFC 8415 clients, and a schedule of crashes, partitions, message loss
+//! and clock skew, and checks five safety and liveness invariants after
+//! every step. There is no model of the protocol here: only the world
+//! around it.
+//!
+//! ```text
+//! cargo run -p duet-sim --release -- --seeds 100000 [--start N] [--faults all|crash,partition,...]
+//! cargo run -p duet-sim --release -- --seed 1234 --trace [--watch 2001:db8:1::1003]
+//! cargo test -p duet-sim
+//! ```
+//!
+//! ## The world
+//!
+//! * **Determinism.** Everything random comes from one ChaCha8 generator
+//!   seeded with the seed; events are ordered by (virtual time, sequence
+//!   number); the core iterates ordered maps. The same seed gives the same
+//!   run, event for event: the trace hash ([`RunResult::trace_hash`]) is
+//!   compared across two runs in the tests.
+//! * **Time.** One virtual clock in milliseconds drives the event queue.
+//!   Each server reads its own [`clock::Clock`]: true time plus an offset
+//!   within ±`skew_bound_ms` (default 2 s, so the partners are within 4 s,
+//!   below RFC 8156's 5 s), drifting up to 800 ppm and turning back at the
+//!   bound. The core sees whole seconds, as the daemon gives it.
+//! * **Servers** ([`node::Node`]): a DHCPv6 server with one subnet (an
+//!   address range of 8–64 addresses, a prefix pool of 8–256 /56s) in one
+//!   relationship, its endpoint and its store, booted the way the daemon
+//!   boots (DUID, leases, endpoint record and last time of operation from
+//!   the store; a new DUID after a lost store). MCLT, lifetimes, keepalive,
+//!   scan period, MAX_UNACKED_BNDUPD and auto-partner-down are drawn per
+//!   seed ([`config::Scenario`]). STARTUP lasts keepalive + 5 s, long
+//!   enough for a partner that still holds the previous connection to
+//!   notice and reconnect.
+//! * **Clients** ([`client::Client`]) follow RFC 8415 §18.2 with the §15
+//!   retransmission algorithm: Solicit (collecting Advertises during the
+//!   first retransmission time and picking the best: preference, then the
+//!   most IAs served, then the first), Request, Renew to their server at
+//!   T1, Rebind to any server at T2, Release at the end of some sessions,
+//!   Decline of a new address now and then (and of the same address again
+//!   if it is offered within ten minutes: the duplicate is still on the
+//!   link); they ask for an address, a
+//!   prefix or both, come and go, and come back with the same DUID. A
+//!   client's own view of what it holds (until the valid lifetime ends,
+//!   counted from the *first* transmission of the exchange) is what the
+//!   invariants judge.
+//! * **Client network:** every client message is multicast, so each server
+//!   gets its own copy; copies and replies are lost, duplicated, delayed
+//!   and reordered independently (per-seed rates).
+//! * **Partner link** ([`net`]): one TCP connection at a time, opened by
+//!   the primary every 2 s while it has none. Bytes arrive in order, once,
+//!   after a delay below 0.4 s; frames are sometimes split across
+//!   segments. A close sends FIN after the last bytes; a reset loses what
+//!   is in flight; a partition holds segments back (they arrive late if
+//!   the connection survives, the endpoints' keepalive usually ends it);
+//!   a crashed machine says nothing until it is back and answers with RST.
+//!
+//! ## The driver and the durable point
+//!
+//! The world runs the core as the daemon must: for each piece of work (a
+//! client datagram, a failover message, a timer) it processes, **commits**
+//! to the store what the work changed (the Reply's lease changes, or the
+//! endpoint's `poll_persist`, always with the last time of operation), and
+//! only then sends (the Reply, then `leases_changed` and the endpoint's
+//! `poll_transmit`). A crash comes either between two pieces of work, or
+//! *armed* at the next durable point: **before the commit** (the work's
+//! in-memory effects are lost with the process, nothing is sent) or
+//! **after the commit** (durable, but nothing is sent). A restarted server
+//! is rebuilt from its store alone; a *wiped* one from an empty store.
+//! Crashes take down the process (the kernel sends FIN) or the whole
+//! machine (silence).
+//!
+//! ## The fault model, and PARTNER-DOWN
+//!
+//! PARTNER-DOWN is only safe while the partner really does not operate
+//! (RFC 8156 §8.4; RFC 7031 §4.2: automatic partner-down is a risk the
+//! operator accepts). So:
+//!
+//! * each seed is either a **partition** schedule (the link is cut and
+//!   healed; both sides live through COMMUNICATIONS-INTERRUPTED, and
+//!   RESOLUTION-INTERRUPTED when a resolution is cut short; no
+//!   auto-partner-down) or a **crash-only** schedule (communication is
+//!   lost only through crashes and quick resets; auto-partner-down may be
+//!   configured);
+//! * the operator declares the partner down only while it is crashed;
+//! * a server whose partner recorded PARTNER-DOWN restarts only while that
+//!   partner runs and the link works, and while a server starts with a
+//!   PARTNER-DOWN recorded anywhere the link is not cut or reset and
+//!   nothing crashes: it must hear its partner before serving (§8.3.2
+//!   step 5);
+//! * the premise is checked whenever a server enters PARTNER-DOWN (the
+//!   partner must not be serving); a breach is reported as a schedule
+//!   error, never blamed on the protocol. One race is the protocol's to
+//!   resolve: the auto-partner-down timer firing while the restarted
+//!   partner is already connecting; both then go to POTENTIAL-CONFLICT.
+//!
+//! After `chaos_secs` the faults stop (**calm**): crashed servers restart,
+//! the link heals, client traffic becomes reliable. Clients keep going for
+//! max(3 MCLT + 300 s, valid lifetime), then go **quiet**, and the tables
+//! must converge.
+//!
+//! ## The invariants
+//!
+//! Times are compared across clocks with a tolerance of twice the skew
+//! bound plus 2 s (any real violation is MCLT-sized or a whole lease).
+//! Stores change only at commits and client views only when a client
+//! takes a lease, so each check runs exactly where its inputs change,
+//! which is the same as after every step.
+//!
+//! 1. **No double holding** — no two clients believe at the same time that
+//!    they hold the same address or overlapping prefixes (checked when a
+//!    client takes a lease).
+//! 2. **Consistent stores** — no store holds two live (ACTIVE, not
+//!    expired) bindings that overlap, and a resource live in both stores
+//!    is bound to the same client in both (checked at every commit). The
+//!    second part holds at every instant, not only after convergence, in
+//!    this fault model: each server allocates addresses only from its own
+//!    half in every state (A17); the partner's prefixes only in
+//!    PARTNER-DOWN, after MCLT, while the partner is down (not recovering)
+//!    and past every lifetime it could have promised; a lease returns to
+//!    the pool only on
+//!    the partner's acknowledgement (so the partner's copy is no longer
+//!    live) or, in PARTNER-DOWN, MCLT after every lifetime known. The
+//!    exception would be POTENTIAL-CONFLICT after a PARTNER-DOWN during a
+//!    partition, which the fault model excludes.
+//! 3. **Durable bindings** — a binding a client got a Reply for is in a
+//!    store until its lease ends: the replying server's, or the partner's
+//!    with an end at least as late (checked when a client takes a lease and
+//!    at every commit touching a held lease).
+//! 4. **Lease stability** (RFC 7031 req. 4) — a server that answers a
+//!    client's Renew (carrying its DUID; NORMAL, COMMUNICATIONS-
+//!    INTERRUPTED, PARTNER-DOWN, RESOLUTION-INTERRUPTED, CONFLICT-DONE,
+//!    RECOVER-DONE) or Rebind (the responsive states) and whose store knows
+//!    the client's binding as current must extend it. A client "can reach"
+//!    a server when its message is delivered to one in such a state; a
+//!    server in STARTUP, RECOVER, RECOVER-WAIT or POTENTIAL-CONFLICT, or
+//!    one that lost (or never had) the binding, owes nothing. Whether the
+//!    client keeps its lease then only depends on the network.
+//! 5. **Convergence** — after the faults stop and the clients go quiet,
+//!    the pair reaches NORMAL with nothing queued or in flight and both
+//!    tables equal: every bound lease's state, client and (ACTIVE) end,
+//!    and which server owns each free prefix (free addresses belong to
+//!    their half anyway; the last-user hint on a free prefix is not
+//!    compared).
+//!
+//! **Lost storage.** A wipe destroys what only that store knew. A binding
+//! the partner's store does not cover is then *lost*: invariant 3 no
+//! longer applies to it. Invariant 1 still does, because the MCLT rule is
+//! designed to protect it: the recovering server waits MCLT before
+//! serving; its partner frees nothing on its acknowledgement until then,
+//! and, asked for everything (UPDREQALL), holds every binding until what
+//! it acknowledged + MCLT and stops counting what the lost store
+//! acknowledged. The exceptions are *orphans*, which no protocol can
+//! protect: a
+//! lease granted in PARTNER-DOWN (no MCLT cap) that only the wiped store
+//! knew, or a binding both stores lost (or whose partner lost its record of
+//! ever communicating, so that the pair looks new, §8.6.2). Orphans given
+//! to another client are counted in the statistics, not failed.
+//!
+//! ## On failure
+//!
+//! A run stops at the first violation and reports the seed, the step, the
+//! invariant, the seed's drawn parameters, the last events, and one
+//! command that replays it with every event printed ([`Failure::report`]).
+//!
+//! ## Sabotage
+//!
+//! Test-only switches break the system on purpose, to show the checker
+//! bites ([`SabotageSet`]): (a) the engine ignores the MCLT rule and
+//! (c) allocates from both address halves (duet-core's `sabotage` feature),
+//! (b) the driver sends the Reply before the commit.
+
+mod check;
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod net;
+pub mod node;
+pub mod trace;
+pub mod world;
+
+pub use config::{Config, Faults, SabotageSet, Scenario};
+pub use world::World;
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What was violated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Invariant {
+    /// 1: two clients believed at the same time they held the same address
+    /// or overlapping prefixes.
+    DoubleHolding,
+    /// 2: a store held two overlapping live bindings, or a resource was
+    /// live on both servers for different clients.
+    StoreConsistency,
+    /// 3: a binding a client holds from a Reply is in no store.
+    DurableBinding,
+    /// 4: a server that must extend a lease (it answers the message and
+    /// knows the binding) did not.
+    LeaseStability,
+    /// 5: after faults stopped, the tables did not become equal.
+    Convergence,
+    /// The fault schedule broke its own premise (a harness error, not a
+    /// protocol one).
+    Schedule,
+    /// A message did not encode or decode.
+    Codec,
+    /// No progress, or the run never finished.
+    Livelock,
+    /// The core panicked.
+    Panic,
+}
+
+impl Invariant {
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::DoubleHolding => "invariant 1 (no two clients hold the same address or prefix)",
+            Invariant::StoreConsistency => "invariant 2 (no overlapping live bindings in or across stores)",
+            Invariant::DurableBinding => "invariant 3 (a binding a client got a Reply for is durable)",
+            Invariant::LeaseStability => "invariant 4 (lease stability through renew and rebind)",
+            Invariant::Convergence => "invariant 5 (tables equal after faults stop)",
+            Invariant::Schedule => "fault-schedule premise",
+            Invariant::Codec => "codec",
+            Invariant::Livelock => "livelock",
+            Invariant::Panic => "panic",
+        }
+    }
+}
+
+/// A failed run.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The seed.
+    pub seed: u64,
+    /// Event number at which the violation was seen.
+    pub step: u64,
+    /// Virtual time since the start, ms.
+    pub t_ms: u64,
+    /// What.
+    pub invariant: Invariant,
+    /// Details.
+    pub message: String,
+    /// The seed's drawn parameters.
+    pub scenario: String,
+    /// The last events.
+    pub tail: Vec<String>,
+}
+
+impl Failure {
+    /// The full report: seed, step, invariant, last events, replay command.
+    pub fn report(&self, cfg: &Config) -> String {
+        let mut s = format!(
+            "duet-sim: seed {} FAILED at step {} (t=+{}.{:03} s)\n  {}: {}\n  scenario: {}\n  last {} events:\n",
+            self.seed,
+            self.step,
+            self.t_ms / 1000,
+            self.t_ms % 1000,
+            self.invariant.name(),
+            self.message,
+            self.scenario,
+            self.tail.len()
+        );
+        for l in &self.tail {
+            s += "    ";
+            s += l;
+            s += "\n";
+        }
+        s += &format!("  replay: {}\n", cfg.replay_command(self.seed));
+        s
+    }
+}
+
+/// Counters over one or many runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Events processed.
+    pub steps: u64,
+    /// Virtual time, ms.
+    pub virtual_ms: u64,
+    /// Seeds with partitions.
+    pub partition_mode: u64,
+    /// Seeds with crash-only link loss.
+    pub crash_only_mode: u64,
+    /// Seeds with auto-partner-down configured.
+    pub auto_pd_configured: u64,
+    /// Crashes.
+    pub crashes: u64,
+    /// Of which whole-machine.
+    pub machine_crashes: u64,
+    /// Crashes armed for a durable point.
+    pub armed_crashes: u64,
+    /// Restarts with an empty store.
+    pub wipes: u64,
+    /// Partitions.
+    pub partitions: u64,
+    /// Connection resets.
+    pub resets: u64,
+    /// Accepted operator partner-down commands.
+    pub operator_pd: u64,
+    /// Automatic partner-down transitions.
+    pub auto_pd: u64,
+    /// Of which while the restarted partner was already connecting.
+    pub auto_pd_races: u64,
+    /// Client datagrams lost.
+    pub udp_lost: u64,
+    /// Client datagrams duplicated.
+    pub udp_dup: u64,
+    /// Client messages sent.
+    pub client_msgs: u64,
+    /// Leases given to clients.
+    pub granted: u64,
+    /// Client bindings whose only durable copy a store wipe destroyed.
+    pub lost: u64,
+    /// Of which beyond the protocol's protection (granted in PARTNER-DOWN,
+    /// or both stores lost).
+    pub orphaned: u64,
+    /// Such orphaned bindings given to another client while their holder
+    /// still held them (not failures, see the crate documentation), by
+    /// cause: granted in PARTNER-DOWN, both stores lost.
+    pub orphan_conflicts: [u64; 2],
+    /// Leases extended.
+    pub extended: u64,
+    /// Renew / Rebind deliveries that obliged a server to extend a lease
+    /// (invariant 4).
+    pub obligations: u64,
+    /// Entries into each failover state (by wire value 0–10).
+    pub states: [u64; 11],
+}
+
+impl Stats {
+    /// Adds `o`.
+    pub fn merge(&mut self, o: &Stats) {
+        self.seeds += o.seeds;
+        self.steps += o.steps;
+        self.virtual_ms += o.virtual_ms;
+        self.partition_mode += o.partition_mode;
+        self.crash_only_mode += o.crash_only_mode;
+        self.auto_pd_configured += o.auto_pd_configured;
+        self.crashes += o.crashes;
+        self.machine_crashes += o.machine_crashes;
+        self.armed_crashes += o.armed_crashes;
+        self.wipes += o.wipes;
+        self.partitions += o.partitions;
+        self.resets += o.resets;
+        self.operator_pd += o.operator_pd;
+        self.auto_pd += o.auto_pd;
+        self.auto_pd_races += o.auto_pd_races;
+        self.udp_lost += o.udp_lost;
+        self.udp_dup += o.udp_dup;
+        self.client_msgs += o.client_msgs;
+        self.granted += o.granted;
+        self.lost += o.lost;
+        self.orphaned += o.orphaned;
+        for (a, b) in self.orphan_conflicts.iter_mut().zip(o.orphan_conflicts) {
+            *a += b;
+        }
+        self.extended += o.extended;
+        self.obligations += o.obligations;
+        for (a, b) in self.states.iter_mut().zip(o.states) {
+            *a += b;
+        }
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "seeds {}  events {}  virtual time {:.1} days",
+            self.seeds,
+            self.steps,
+            self.virtual_ms as f64 / 86_400_000.0
+        )?;
+        writeln!(
+            f,
+            "schedules: {} with partitions, {} crash-only ({} with auto-partner-down configured)",
+            self.partition_mode, self.crash_only_mode, self.auto_pd_configured
+        )?;
+        writeln!(
+            f,
+            "faults: {} crashes ({} whole-machine, {} at a durable point), {} empty-store restarts, {} partitions, \
+             {} connection resets, {} operator partner-down, {} auto partner-down ({} racing a reconnection)",
+            self.crashes,
+            self.machine_crashes,
+            self.armed_crashes,
+            self.wipes,
+            self.partitions,
+            self.resets,
+            self.operator_pd,
+            self.auto_pd,
+            self.auto_pd_races
+        )?;
+        writeln!(
+            f,
+            "clients: {} messages, {} lost, {} duplicated; {} leases granted, {} extended; {} renewals owed by \
+             a server that knew the binding (invariant 4)\n\
+             lost storage: {} bindings lost with a store ({} beyond the protocol's protection; given to \
+             another client meanwhile: {} granted in partner-down, {} lost by both stores)",
+            self.client_msgs,
+            self.udp_lost,
+            self.udp_dup,
+            self.granted,
+            self.extended,
+            self.obligations,
+            self.lost,
+            self.orphaned,
+            self.orphan_conflicts[0],
+            self.orphan_conflicts[1]
+        )?;
+        let names = [
+            "?",
+            "startup",
+            "normal",
+            "communications-interrupted",
+            "partner-down",
+            "potential-conflict",
+            "recover",
+            "recover-wait",
+            "recover-done",
+            "resolution-interrupted",
+            "conflict-done",
+        ];
+        let states: Vec<String> = names
+            .iter()
+            .zip(self.states)
+            .skip(1)
+            .map(|(n, c)| format!("{n} {c}"))
+            .collect();
+        write!(f, "state entries: {}", states.join(", "))
+    }
+}
+
+/// The outcome of one seed.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// The seed.
+    pub seed: u64,
+    /// Hash of every traced event (same seed, same hash).
+    pub trace_hash: u64,
+    /// Number of traced events.
+    pub events: u64,
+    /// Counters.
+    pub stats: Stats,
+    /// The violation, if any.
+    pub failure: Option<Failure>,
+}
+
+/// Runs one seed (a panic in the core is reported as a failure).
+pub fn run_seed(seed: u64, cfg: &Config) -> RunResult {
+    match catch_unwind(AssertUnwindSafe(|| World::new(seed, cfg).run())) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                .unwrap_or_default();
+            RunResult {
+                seed,
+                trace_hash: 0,
+                events: 0,
+                stats: Stats::default(),
+                failure: Some(Failure {
+                    seed,
+                    step: 0,
+                    t_ms: 0,
+                    invariant: Invariant::Panic,
+                    message: msg,
+                    scenario: String::new(),
+                    tail: vec![],
+                }),
+            }
+        }
+    }
+}
+
+/// The outcome of many seeds.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Counters over every seed.
+    pub stats: Stats,
+    /// Failed seeds, in seed order.
+    pub failures: Vec<Failure>,
+    /// Wall time.
+    pub wall: Duration,
+}
+
+/// Runs seeds `start..start + count` on `threads` threads; stops early
+/// after `max_failures` failures (0 = never).
+pub fn run_seeds(start: u64, count: u64, cfg: &Config, threads: usize, max_failures: usize) -> Batch {
+    let t0 = Instant::now();
+    let next = AtomicU64::new(start);
+    let out = Mutex::new(Batch::default());
+    let end = start.saturating_add(count);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= end {
+                    break;
+                }
+                let r = run_seed(seed, cfg);
+                let mut b = out.lock().unwrap_or_else(|e| e.into_inner());
+                b.stats.merge(&r.stats);
+                if let Some(f) = r.failure {
+                    b.failures.push(f);
+                    if max_failures > 0 && b.failures.len() >= max_failures {
+                        next.store(end, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let mut b = out.into_inner().unwrap_or_else(|e| e.into_inner());
+    b.failures.sort_by_key(|f| f.seed);
+    b.wall = t0.elapsed();
+    b
+}
