@@ -422,9 +422,12 @@ impl FailoverEndpoint {
         if let Some(w) = self.recover_wait_until {
             t.push(w);
         }
-        if let (ServerState::CommunicationsInterrupted, Some(apd), Some(lost)) =
-            (self.state, self.cfg.auto_partner_down, self.comms_lost_at)
-        {
+        if let (ServerState::CommunicationsInterrupted, Some(apd), Some(lost), Conn::Down) = (
+            self.state,
+            self.cfg.auto_partner_down,
+            self.comms_lost_at,
+            self.conn,
+        ) {
             t.push(lost + apd);
         }
         if matches!(
@@ -1558,9 +1561,14 @@ impl FailoverEndpoint {
                 self.enter(ServerState::RecoverDone, now, db);
             }
         }
-        if let (ServerState::CommunicationsInterrupted, Some(apd), Some(lost)) =
-            (self.state, self.cfg.auto_partner_down, self.comms_lost_at)
-        {
+        // Never while a connection to the partner is up (it may be coming
+        // back right now: found racing a reconnect by duet-sim).
+        if let (ServerState::CommunicationsInterrupted, Some(apd), Some(lost), Conn::Down) = (
+            self.state,
+            self.cfg.auto_partner_down,
+            self.comms_lost_at,
+            self.conn,
+        ) {
             if now >= lost + apd {
                 self.note(format!(
                     "auto-partner-down after {} s without the partner",

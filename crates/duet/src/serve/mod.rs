@@ -45,8 +45,11 @@ pub fn meta_endpoint(name: &str) -> String {
     format!("failover/{name}")
 }
 
-/// How long STARTUP waits to hear from the partner (RFC 8156 §8.3.2 step 3).
-pub const STARTUP_TIME: Duration = Duration::from_secs(10);
+/// How long STARTUP waits to hear from the partner (RFC 8156 §8.3.2 step
+/// 3), beyond the relationship's keepalive: by then a partner still holding
+/// our previous connection has noticed it is gone (the setting duet-sim
+/// validates).
+pub const STARTUP_MARGIN: Duration = Duration::from_secs(5);
 
 /// The wall clock as the core wants it. The only clock read of the daemon's
 /// packet path: once per datagram.
@@ -494,7 +497,7 @@ fn endpoints(
                     keepalive: r.keepalive,
                     auto_partner_down: r.auto_partner_down,
                     prefix_split: r.prefix_split,
-                    startup_time: STARTUP_TIME,
+                    startup_time: r.keepalive + STARTUP_MARGIN,
                     scan_interval: Duration::from_secs(30),
                     ranges,
                     pd_pools,
