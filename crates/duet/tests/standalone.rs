@@ -398,10 +398,14 @@ fn crash_kill9_loses_no_replied_binding() {
         "duet serve exit status after SIGTERM: {st}\n{}",
         server.log()
     );
-    let good_len = fs::metadata(&journal).expect("journal").len();
     let mut bytes = fs::read(&journal).expect("read journal");
-    bytes.extend_from_slice(b"\x13\x00\x00\x00garbage after the last record \xff\xfe");
-    fs::write(&journal, &bytes).expect("append garbage");
+    let good_len = journal_end(&bytes);
+    // Garbage where the next record would go (in the preallocated free
+    // space, or appended if there is none).
+    let garbage = b"\x13\x00\x00\x00garbage after the last record \xff\xfe";
+    bytes.resize(bytes.len().max(good_len + garbage.len()), 0);
+    bytes[good_len..good_len + garbage.len()].copy_from_slice(garbage);
+    fs::write(&journal, &bytes).expect("write garbage");
     server.restart();
     let log = server.log();
     assert!(
@@ -413,7 +417,7 @@ fn crash_kill9_loses_no_replied_binding() {
     let copy = fs::read(&copies[0]).expect("read copy");
     assert_eq!(
         &copy[..],
-        &bytes[good_len as usize..],
+        &bytes[good_len..],
         "the saved copy is not the discarded tail"
     );
     let leases = server.leases();
@@ -446,8 +450,7 @@ fn crash_kill9_loses_no_replied_binding() {
     );
     let mut bytes = fs::read(&journal).expect("read journal");
     let records = journal_records(&bytes);
-    let end = records.last().map(|&(o, t)| o + t);
-    assert_eq!(end, Some(bytes.len()), "journal does not end with a whole record");
+    journal_end(&bytes);
     // dhclient's binding is the last binding committed; only records without
     // a binding (the server's "last operating" heartbeat) may follow it.
     let duid = hex::decode(duid_ll(CLI_MAC)).expect("duid hex");
@@ -507,6 +510,17 @@ fn crash_kill9_loses_no_replied_binding() {
             .any(|&(o, t)| now[o + 8..o + t].windows(duid.len()).any(|w| w == duid)),
         "the journal still holds a record with dhclient's binding"
     );
+}
+
+/// Where the journal's last record ends; checks that only zeros (free
+/// space) follow it.
+fn journal_end(bytes: &[u8]) -> usize {
+    let end = journal_records(bytes).last().map_or(16, |&(o, t)| o + t);
+    assert!(
+        bytes[end..].iter().all(|&b| b == 0),
+        "the journal does not end with a whole record and free space (zeros) after it"
+    );
+    end
 }
 
 fn mentions_damage(line: &str) -> bool {

@@ -2,7 +2,10 @@
 //! record payload. Pure functions, no IO beyond `Read`/`Write` given in.
 //!
 //! ```text
-//! file    = header record*
+//! file    = header record* free?
+//! free    = zero bytes to the end of the file: space preallocated for
+//!           later records (a record's len is never 0, so a zero frame
+//!           cannot be a record)
 //! header  = "DUETJNL\0" (8) | version u32 LE (= 1) | reserved u32 LE (= 0)
 //! record  = len u32 LE | crc u32 LE | payload (len bytes)
 //! crc     = CRC-32 (IEEE, crc32fast) of the 4 len bytes followed by the payload
@@ -146,6 +149,9 @@ fn decode_payload(payload: &[u8]) -> Result<(RecordKind, Body), String> {
 pub(crate) enum Next {
     /// The file ends here, cleanly after a record (or the header).
     End,
+    /// A zero frame (or fewer than a frame's bytes, all zero): the start
+    /// of the preallocated free space, if everything after it is zero too.
+    Free,
     /// A good record, `len` bytes long including its frame. (Its kind is
     /// checked but not returned: both kinds replay alike.)
     Record { len: u64, body: Body },
@@ -160,6 +166,14 @@ pub(crate) fn read_record(r: &mut impl Read, remaining: u64) -> io::Result<Next>
         return Ok(Next::End);
     }
     if remaining < FRAME_LEN {
+        let mut rest = [0u8; 8];
+        let rest = rest
+            .get_mut(..usize::try_from(remaining).map_err(io::Error::other)?)
+            .unwrap_or_default();
+        r.read_exact(rest)?;
+        if rest.iter().all(|&b| b == 0) {
+            return Ok(Next::Free);
+        }
         return Ok(Next::Bad {
             reason: format!(
                 "incomplete record frame: {remaining} of {FRAME_LEN} bytes present (crash during write?)"
@@ -168,6 +182,9 @@ pub(crate) fn read_record(r: &mut impl Read, remaining: u64) -> io::Result<Next>
     }
     let mut frame = [0u8; 8];
     r.read_exact(&mut frame)?;
+    if frame == [0u8; 8] {
+        return Ok(Next::Free);
+    }
     let [l0, l1, l2, l3, c0, c1, c2, c3] = frame;
     let len = u32::from_le_bytes([l0, l1, l2, l3]);
     let stored_crc = u32::from_le_bytes([c0, c1, c2, c3]);

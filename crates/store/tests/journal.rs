@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::net::Ipv6Addr;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// A temporary directory on the target's disk (not a tmpfs), so that
@@ -58,9 +58,24 @@ fn corrupt_copies(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Three commits; returns the journal length after each.
+/// No preallocation: the file ends where the last record ends, so a test
+/// can damage "the end" by cutting or appending.
+fn unpadded() -> JournalOptions {
+    JournalOptions {
+        preallocate: 0,
+        ..JournalOptions::default()
+    }
+}
+
+/// Three commits without preallocation; returns the journal length after
+/// each.
 fn three_commits(dir: &Path) -> [u64; 3] {
-    let mut s = JournalStore::open(dir).unwrap();
+    three_commits_with(dir, unpadded())
+}
+
+/// Three commits; returns the journal length after each.
+fn three_commits_with(dir: &Path, opts: JournalOptions) -> [u64; 3] {
+    let mut s = JournalStore::open_with(dir, opts).unwrap();
     s.commit(&batch(vec![lease(1, LeaseState::Active, 10)], &[("duid", b"A")]))
         .unwrap();
     let a = s.journal_len();
@@ -256,8 +271,7 @@ fn torn_record_frame_is_set_aside() {
 fn garbage_appended_is_detected() {
     for garbage in [
         vec![0xa5u8; 14],
-        vec![0u8; 4096],
-        b"\x04\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00".to_vec(),
+        b"\x04\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x02".to_vec(),
     ] {
         let d = tempdir();
         let [_, _, c] = three_commits(d.path());
@@ -274,6 +288,134 @@ fn garbage_appended_is_detected() {
         assert_eq!(keys(&mut s), vec![1, 2, 3]);
         assert_eq!(fs::read(&corrupt_copies(d.path())[0]).unwrap(), garbage);
     }
+}
+
+/// Zeros after the last record are free space by the format's definition
+/// (preallocation writes them): not a tail, and the next record goes there.
+#[test]
+fn zeros_after_the_last_record_are_free_space() {
+    let d = tempdir();
+    let [_, _, c] = three_commits(d.path());
+    OpenOptions::new()
+        .append(true)
+        .open(journal(d.path()))
+        .unwrap()
+        .write_all(&[0u8; 4096])
+        .unwrap();
+    let mut s = JournalStore::open_with(d.path(), unpadded()).unwrap();
+    assert!(s.load().unwrap().warnings.is_empty());
+    assert_eq!(s.journal_len(), c);
+    s.commit(&batch(vec![lease(4, LeaseState::Active, 40)], &[]))
+        .unwrap();
+    assert_eq!(
+        fs::metadata(journal(d.path())).unwrap().len(),
+        c + 4096,
+        "the record went into the free space"
+    );
+    drop(s);
+    let mut s = JournalStore::open(d.path()).unwrap();
+    assert!(s.load().unwrap().warnings.is_empty());
+    assert_eq!(keys(&mut s), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn preallocated_space_is_written_once_and_reused() {
+    let d = tempdir();
+    let opts = JournalOptions {
+        preallocate: 64 << 10,
+        ..JournalOptions::default()
+    };
+    let [a, _, c] = three_commits_with(d.path(), opts);
+    let bytes = fs::read(journal(d.path())).unwrap();
+    assert_eq!(
+        bytes.len() as u64,
+        a + (64 << 10),
+        "grown once, by the first record and the step"
+    );
+    assert!(bytes[c as usize..].iter().all(|&b| b == 0), "free space is zeros");
+    let mut s = JournalStore::open_with(d.path(), opts).unwrap();
+    assert!(s.load().unwrap().warnings.is_empty());
+    assert_eq!(keys(&mut s), vec![1, 2, 3]);
+    s.commit(&batch(vec![lease(4, LeaseState::Active, 40)], &[]))
+        .unwrap();
+    assert_eq!(
+        fs::metadata(journal(d.path())).unwrap().len(),
+        bytes.len() as u64,
+        "a record that fits needs no growth"
+    );
+    drop(s);
+    let mut s = JournalStore::open_with(d.path(), opts).unwrap();
+    assert!(s.load().unwrap().warnings.is_empty());
+    assert_eq!(keys(&mut s), vec![1, 2, 3, 4]);
+}
+
+/// A crash while writing a record into preallocated space leaves its start
+/// before zeros: it is set aside like any torn record, and the free space
+/// after it goes with it (the warning says how many trailing zeros).
+#[test]
+fn a_torn_record_in_preallocated_space_is_set_aside() {
+    let d = tempdir();
+    let opts = JournalOptions {
+        preallocate: 4096,
+        ..JournalOptions::default()
+    };
+    let [_, _, c] = three_commits_with(d.path(), opts);
+    let file_len = fs::metadata(journal(d.path())).unwrap().len();
+    let torn = [0x30u8, 0, 0, 0, 0x12, 0x34, 0x56, 0x78, 1, 7];
+    OpenOptions::new()
+        .write(true)
+        .open(journal(d.path()))
+        .unwrap()
+        .write_all_at(&torn, c)
+        .unwrap();
+    let mut s = JournalStore::open_with(d.path(), opts).unwrap();
+    let w = s.load().unwrap().warnings;
+    assert_eq!(w.len(), 1, "{w:?}");
+    let zeros = file_len - c - torn.len() as u64;
+    assert!(
+        w[0].contains(&format!(
+            "set aside {} bytes from offset {c} (the last {zeros} of them zero)",
+            file_len - c
+        )),
+        "{w:?}"
+    );
+    let copy = fs::read(&corrupt_copies(d.path())[0]).unwrap();
+    assert_eq!(&copy[..torn.len()], torn, "saved byte for byte");
+    assert_eq!(copy.len() as u64, file_len - c);
+    assert_eq!(keys(&mut s), vec![1, 2, 3]);
+}
+
+/// Non-zero bytes after a zero frame are not free space: what a zero frame
+/// hides cannot be replayed (its start is lost), so it is set aside.
+#[test]
+fn non_zero_bytes_in_the_free_space_are_a_corrupt_tail() {
+    let d = tempdir();
+    let opts = JournalOptions {
+        preallocate: 4096,
+        ..JournalOptions::default()
+    };
+    let [_, _, c] = three_commits_with(d.path(), opts);
+    let file_len = fs::metadata(journal(d.path())).unwrap().len();
+    OpenOptions::new()
+        .write(true)
+        .open(journal(d.path()))
+        .unwrap()
+        .write_all_at(&[0xee; 5], c + 100)
+        .unwrap();
+    let mut s = JournalStore::open_with(d.path(), opts).unwrap();
+    let w = s.load().unwrap().warnings;
+    assert!(
+        w[0].contains(&format!("non-zero byte at offset {}", c + 100)),
+        "{w:?}"
+    );
+    assert!(
+        w[0].contains(&format!("set aside {} bytes from offset {c}", file_len - c)),
+        "{w:?}"
+    );
+    assert_eq!(keys(&mut s), vec![1, 2, 3]);
+    drop(s);
+    let mut s = JournalStore::open_with(d.path(), opts).unwrap();
+    assert!(s.load().unwrap().warnings.is_empty());
 }
 
 #[test]
@@ -397,6 +539,7 @@ fn small() -> JournalOptions {
         compact_min_bytes: 4096,
         compact_ratio: 2,
         snapshot_chunk: 7,
+        preallocate: 300,
     }
 }
 
@@ -528,7 +671,7 @@ proptest! {
     #[test]
     fn the_store_equals_a_model(ops in prop::collection::vec(op(), 1..40)) {
         let d = tempdir();
-        let opts = JournalOptions { compact_min_bytes: 512, compact_ratio: 2, snapshot_chunk: 5 };
+        let opts = JournalOptions { compact_min_bytes: 512, compact_ratio: 2, snapshot_chunk: 5, preallocate: 100 };
         let mut s = JournalStore::open_with(d.path(), opts).unwrap();
         let mut leases: HashMap<LeaseKey, Lease> = HashMap::new();
         let mut meta: BTreeMap<String, Vec<u8>> = BTreeMap::new();

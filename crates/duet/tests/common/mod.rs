@@ -1370,6 +1370,10 @@ pub fn journal_records(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut off = 16usize;
     while off + 8 <= bytes.len() {
+        if bytes[off..off + 8] == [0u8; 8] {
+            // A zero frame: preallocated free space starts here.
+            break;
+        }
         let len = u32::from_le_bytes(bytes[off..off + 4].try_into().expect("4 bytes")) as usize;
         let total = 8 + len;
         if off + total > bytes.len() {
