@@ -5,8 +5,9 @@
 //! UDP recv tasks ──(bounded queue, drop+count when full)──▶ processing task
 //!        processing task: decode, process, update the in-memory lease db
 //!          ├─ replies that change nothing (Advertise, …): sent at once
-//!          └─ replies with changes ──▶ store writer thread
-//!                 writer: group commit (one fsync) ──▶ then send the replies
+//!          └─ replies with changes ──▶ store writer (same thread)
+//!                 group commit (one fsync for everything processed since
+//!                 the last one) ──▶ then send the replies
 //! control socket (HTTP/JSON) ◀──query channel──▶ processing task
 //! ```
 
@@ -191,9 +192,9 @@ pub fn fingerprint(cfg: &Config, name: &str) -> Vec<u8> {
 /// Runs the server until SIGTERM / SIGINT.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
     // One thread for everything async (receive, processing, partner link,
-    // control): the core is single-threaded by design, and keeping the
-    // receive tasks on the processing thread saves a thread wake-up per
-    // datagram. The store writer is its own thread (it blocks in fsync).
+    // control, and the store writer's commits): the core is single-threaded
+    // by design, and keeping the receive tasks and the commits on the
+    // processing thread saves thread wake-ups per datagram.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -613,15 +614,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             .map(|_| std::sync::Mutex::new(None))
             .collect(),
     );
-    let (job_tx, job_rx) = std::sync::mpsc::channel::<Job>();
-    let writer = {
-        let sockets = sockets.clone();
-        let stats = stats.clone();
-        let outbox = outbox.clone();
-        std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer::run(store, job_rx, sockets, outbox, stats, commit_window))?
-    };
+    let mut writer = writer::Writer::new(
+        store,
+        sockets.clone(),
+        outbox.clone(),
+        stats.clone(),
+        commit_window,
+    );
 
     let (pev_tx, mut pev_rx) = mpsc::unbounded_channel::<PartnerEvent>();
     partner::start(links, pev_tx, outbox.clone(), stats.clone())?;
@@ -666,6 +665,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             None => tokio::time::Instant::now() + Duration::from_secs(3600),
         };
         let mut job = Job::default();
+        let commit_due = writer.due();
         tokio::select! {
             _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
@@ -687,6 +687,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                 }
             }
             _ = tokio::time::sleep_until(sleep), if timer.is_some() => core.timers(&mut job),
+            _ = tokio::time::sleep_until(commit_due.unwrap_or_else(Instant::now).into()), if commit_due.is_some() => {
+                if let Err(e) = writer.flush() {
+                    result = Err(anyhow::Error::new(e).context("the lease store failed: not answering clients without stable storage"));
+                    break;
+                }
+            }
             _ = health.tick() => {
                 if stats.store_failed.load(Ordering::SeqCst) {
                     result = Err(anyhow::anyhow!("the lease store failed: not answering clients without stable storage"));
@@ -706,27 +712,28 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             }
         }
         core.drain_engines(&mut job);
-        if !job.is_empty() && job_tx.send(job).is_err() {
-            result = Err(anyhow::anyhow!("the store writer stopped"));
+        if let Err(e) = writer.submit(Instant::now(), job) {
+            result = Err(anyhow::Error::new(e)
+                .context("the lease store failed: not answering clients without stable storage"));
             break;
         }
     }
-    // Stop: tell partners, then the writer finishes what is queued (the
-    // in-flight batch made durable and answered) and exits.
+    // Stop: tell partners, then commit what is pending (made durable and
+    // answered).
     let mut job = Job::default();
     let now = now();
     for ep in core.rels.0.iter_mut() {
         ep.shutdown(now);
     }
     core.drain_engines(&mut job);
-    let _ = job_tx.send(job);
-    drop(job_tx);
+    if result.is_ok() {
+        if let Err(e) = writer.submit(Instant::now(), job).and_then(|()| writer.flush()) {
+            result = Err(anyhow::Error::new(e).context("committing at shutdown"));
+        }
+    }
     let _ = ctl_stop_tx.send(());
     let _ = control_task.await;
     let _ = std::fs::remove_file(&control_socket);
-    if writer.join().is_err() {
-        bail!("store writer panicked");
-    }
     // Give the partner connections a moment to flush the DISCONNECT.
     tokio::time::sleep(Duration::from_millis(100)).await;
     result

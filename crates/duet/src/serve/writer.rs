@@ -1,6 +1,6 @@
-//! The store writer: one thread that makes binding changes durable in
-//! groups and only then sends the replies that report them (RFC 7031 §2;
-//! ARCHITECTURE "durable before visible").
+//! The store writer: makes binding changes durable in groups and only
+//! then sends the replies that report them (RFC 7031 §2; ARCHITECTURE
+//! "durable before visible").
 //!
 //! Whatever arrives while a commit is running forms the next group, so one
 //! fsync serves every request of a burst.
@@ -9,13 +9,12 @@ use super::partner::{Outbox, Outgoing};
 use super::stats::Stats;
 use super::udp;
 use duet_core::lease::{Lease, LeaseKey};
-use duet_core::store::{Batch, LeaseStore};
+use duet_core::store::{Batch, LeaseStore, StoreError};
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
 /// Metadata key of the last time this server was known to run.
@@ -65,77 +64,111 @@ impl Job {
     }
 }
 
-/// Runs until the sending side of `jobs` is dropped and everything queued
-/// is written. Returns the store (so shutdown can close it cleanly).
-pub fn run(
-    mut store: Box<dyn LeaseStore>,
-    jobs: Receiver<Job>,
+/// What the processing loop hands its work to: makes binding changes
+/// durable (one record, one fdatasync per commit), then sends the replies
+/// that report them, then the partner's messages.
+///
+/// It runs on the processing thread itself. A commit blocks that thread for
+/// one fdatasync; datagrams arriving meanwhile wait in the socket's receive
+/// buffer and the receive queue, and are all answered by the next commit
+/// (group commit without a hand-off to another thread: measured, the
+/// thread wake-ups a separate writer needs cost more CPU per exchange than
+/// the overlap saves).
+pub struct Writer {
+    store: Box<dyn LeaseStore>,
     sockets: Vec<Arc<UdpSocket>>,
     outbox: Outbox,
     stats: Arc<Stats>,
+    /// How long a job waits for more to commit with (0: commit at once).
     window: Duration,
-) {
-    // Lazy changes waiting for a commit, and since when.
-    let mut deferred: Vec<Lease> = Vec::new();
-    let mut deferred_since = std::time::Instant::now();
-    loop {
-        let wait = if deferred.is_empty() {
-            Duration::from_millis(500)
-        } else {
-            LAZY_MAX_DELAY.saturating_sub(deferred_since.elapsed())
-        };
-        let first = match jobs.recv_timeout(wait) {
-            Ok(j) => j,
-            Err(RecvTimeoutError::Timeout) if deferred.is_empty() => continue,
-            // Time to write what was deferred.
-            Err(RecvTimeoutError::Timeout) => Job::default(),
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        let mut group = vec![first];
-        // Group commit: everything already queued and, with a commit
-        // window, whatever arrives within it (fewer fsyncs under load). The
-        // writer sleeps the window once rather than waking for every job.
-        if !window.is_zero() {
-            std::thread::sleep(window);
+    /// Work not yet committed, and the time by which it must be.
+    pending: Job,
+    due: Option<Instant>,
+}
+
+impl Writer {
+    /// A writer over `store`; replies leave by `sockets`, partner messages
+    /// by `outbox`.
+    pub fn new(
+        store: Box<dyn LeaseStore>,
+        sockets: Vec<Arc<UdpSocket>>,
+        outbox: Outbox,
+        stats: Arc<Stats>,
+        window: Duration,
+    ) -> Writer {
+        Writer {
+            store,
+            sockets,
+            outbox,
+            stats,
+            window,
+            pending: Job::default(),
+            due: None,
         }
-        while let Ok(j) = jobs.try_recv() {
-            group.push(j);
+    }
+
+    /// When [`Writer::flush`] must be called at the latest, if anything
+    /// is pending.
+    pub fn due(&self) -> Option<Instant> {
+        self.due
+    }
+
+    /// Takes one job. A job that is only acknowledgement bookkeeping
+    /// ([`Job::lazy`]) has its messages sent now and its changes kept for
+    /// the next commit (at most [`LAZY_MAX_DELAY`]). Anything else is
+    /// committed now, with what is pending, unless a commit window is set:
+    /// then it waits up to the window for more.
+    pub fn submit(&mut self, now: Instant, job: Job) -> Result<(), StoreError> {
+        if job.is_empty() {
+            return Ok(());
         }
-        let all_lazy = group
-            .iter()
-            .all(|j| j.lazy && j.meta.is_empty() && j.replies.is_empty());
-        if all_lazy && deferred_since.elapsed() < LAZY_MAX_DELAY && !group.iter().all(Job::is_empty) {
-            if deferred.is_empty() {
-                deferred_since = std::time::Instant::now();
+        let lazy = job.lazy && job.meta.is_empty() && job.replies.is_empty();
+        if lazy {
+            send_partner(&self.outbox, job.partner);
+            if job.changes.is_empty() {
+                return Ok(());
             }
-            for job in group {
-                deferred.extend(job.changes);
-                send_partner(&outbox, job.partner);
-            }
-            continue;
+            self.pending.changes.extend(job.changes);
+            let due = now + LAZY_MAX_DELAY;
+            self.due = Some(self.due.map_or(due, |d| d.min(due)));
+            return self.flush_if_due(now);
         }
-        // Latest record per lease wins inside the group (deferred ones first:
-        // they are older).
-        let mut latest: HashMap<LeaseKey, Lease> = HashMap::new();
-        let mut order = Vec::new();
-        let mut batch = Batch::default();
-        let mut replies = Vec::new();
-        let mut partner = Vec::new();
-        let earlier = Job {
-            changes: std::mem::take(&mut deferred),
-            ..Job::default()
+        self.pending.changes.extend(job.changes);
+        self.pending.meta.extend(job.meta);
+        self.pending.replies.extend(job.replies);
+        self.pending.partner.extend(job.partner);
+        let due = now + self.window;
+        self.due = Some(self.due.map_or(due, |d| d.min(due)));
+        self.flush_if_due(now)
+    }
+
+    fn flush_if_due(&mut self, now: Instant) -> Result<(), StoreError> {
+        match self.due {
+            Some(due) if due <= now => self.flush(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Commits everything pending (latest record per lease wins), then
+    /// sends its replies, then its partner messages (lazy updates never
+    /// delay a client's reply, RFC 7031 req. 6). On a store error nothing
+    /// pending is sent (never tell a client what was not made durable) and
+    /// the error is returned: the server must stop.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.due = None;
+        let job = std::mem::take(&mut self.pending);
+        let mut latest: HashMap<LeaseKey, Lease> = HashMap::with_capacity(job.changes.len());
+        let mut order = Vec::with_capacity(job.changes.len());
+        for l in job.changes {
+            let key = l.key;
+            if latest.insert(key, l).is_none() {
+                order.push(key);
+            }
+        }
+        let mut batch = Batch {
+            leases: order.into_iter().filter_map(|k| latest.remove(&k)).collect(),
+            meta: job.meta,
         };
-        for job in std::iter::once(earlier).chain(group) {
-            for l in job.changes {
-                if latest.insert(l.key, l.clone()).is_none() {
-                    order.push(l.key);
-                }
-            }
-            batch.meta.extend(job.meta);
-            replies.extend(job.replies);
-            partner.extend(job.partner);
-        }
-        batch.leases = order.into_iter().filter_map(|k| latest.remove(&k)).collect();
         if !batch.is_empty() {
             // The last time this server is known to have run (RFC 8156
             // §8.3.2 TIME-OF-FAILURE), with every commit.
@@ -143,50 +176,35 @@ pub fn run(
                 META_LAST_OPERATING.to_string(),
                 super::now().secs().to_le_bytes().to_vec(),
             ));
-            match store.commit(&batch) {
-                Ok(()) => {
-                    stats.commits.fetch_add(1, Ordering::Relaxed);
-                    stats
-                        .committed_records
-                        .fetch_add(batch.leases.len() as u64, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    // Never tell a client what was not made durable.
-                    tracing::error!(error = %e, "store commit failed; dropping {} replies and stopping", replies.len());
-                    stats.store_failed.store(true, Ordering::SeqCst);
-                    stats
-                        .replies_dropped
-                        .fetch_add(replies.len() as u64, Ordering::Relaxed);
-                    break;
-                }
+            if let Err(e) = self.store.commit(&batch) {
+                tracing::error!(error = %e, "store commit failed; dropping {} replies and stopping", job.replies.len());
+                self.stats.store_failed.store(true, Ordering::SeqCst);
+                self.stats
+                    .replies_dropped
+                    .fetch_add(job.replies.len() as u64, Ordering::Relaxed);
+                return Err(e);
             }
+            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .committed_records
+                .fetch_add(batch.leases.len() as u64, Ordering::Relaxed);
         }
-        for r in replies {
-            let Some(sock) = sockets.get(r.socket) else {
+        for r in job.replies {
+            let Some(sock) = self.sockets.get(r.socket) else {
                 continue;
             };
             match udp::send(sock, &r.bytes, r.to, r.port, r.ifindex, r.src) {
                 Ok(()) => {
-                    stats.replies_sent.fetch_add(1, Ordering::Relaxed);
+                    self.stats.replies_sent.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                    self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(to = %r.to, error = %e, "send failed");
                 }
             }
         }
-        // Then the partner's messages: lazy updates never delay a client's
-        // reply (RFC 7031 req. 6).
-        send_partner(&outbox, partner);
-    }
-    if !deferred.is_empty() {
-        let batch = Batch {
-            leases: deferred,
-            meta: vec![],
-        };
-        if let Err(e) = store.commit(&batch) {
-            tracing::warn!(error = %e, "could not write deferred acknowledgements at shutdown");
-        }
+        send_partner(&self.outbox, job.partner);
+        Ok(())
     }
 }
 
