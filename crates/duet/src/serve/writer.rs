@@ -133,12 +133,27 @@ impl Writer {
             self.due = Some(self.due.map_or(due, |d| d.min(due)));
             return self.flush_if_due(now);
         }
+        // No client waits for a job without replies (a partner's updates
+        // applied, lease timers, state records): it may wait a little for
+        // company, so that a secondary does not fsync once per BNDUPD.
+        // Its messages (BNDREPLYs) leave with that commit, at most
+        // QUIET_COMMIT_DELAY later; a client's job commits it at once.
+        let wait = if job.replies.is_empty() {
+            self.window.max(QUIET_COMMIT_DELAY)
+        } else {
+            self.window
+        };
         self.pending.changes.extend(job.changes);
         self.pending.meta.extend(job.meta);
         self.pending.replies.extend(job.replies);
         self.pending.partner.extend(job.partner);
-        let due = now + self.window;
+        let due = now + wait;
         self.due = Some(self.due.map_or(due, |d| d.min(due)));
+        if self.pending.partner.len() >= QUIET_COMMIT_MAX_MESSAGES {
+            // Do not hold back so many acknowledgements that the partner
+            // reaches its max-unacked-bndupd limit.
+            return self.flush();
+        }
         self.flush_if_due(now)
     }
 
@@ -207,6 +222,14 @@ impl Writer {
         Ok(())
     }
 }
+
+/// How long a job that answers no client may wait for more work to
+/// commit with (see [`Writer::submit`]).
+pub const QUIET_COMMIT_DELAY: Duration = Duration::from_millis(5);
+
+/// A waiting commit is made at once when it would send this many partner
+/// messages (well below the default max-unacked-bndupd of 100).
+const QUIET_COMMIT_MAX_MESSAGES: usize = 32;
 
 /// How long acknowledgement bookkeeping may wait for a commit to ride on.
 const LAZY_MAX_DELAY: Duration = Duration::from_secs(1);
