@@ -228,10 +228,13 @@ impl Core {
                     Err(e) => tracing::error!(error = %e, "cannot encode the failover record"),
                 }
             }
+            // Messages go to the connection they were made for; a later one
+            // never receives them (see `writer::send_partner`).
+            let conn = self.conns.get(i).copied().flatten();
             while let Some(m) = ep.poll_transmit() {
                 let mut frame = Vec::new();
                 match duet_wire::StreamMessage::Failover(m).encode_frame(&mut frame) {
-                    Ok(()) => job.partner.push((i, Outgoing::Frame(frame))),
+                    Ok(()) => job.partner.push((i, conn, Outgoing::Frame(frame))),
                     Err(e) => tracing::error!(error = %e, "cannot encode a failover message"),
                 }
             }
@@ -246,7 +249,7 @@ impl Core {
                     }
                     Event::Close(reason) => {
                         tracing::warn!(relationship = %ep.name(), %reason, "closing the partner connection");
-                        job.partner.push((i, Outgoing::Close));
+                        job.partner.push((i, conn, Outgoing::Close));
                     }
                     Event::ConnectRefused(reason) => {
                         tracing::warn!(relationship = %ep.name(), %reason, "partner refused our CONNECT")
@@ -688,7 +691,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             }
             _ = tokio::time::sleep_until(sleep), if timer.is_some() => core.timers(&mut job),
             _ = tokio::time::sleep_until(commit_due.unwrap_or_else(Instant::now).into()), if commit_due.is_some() => {
-                if let Err(e) = writer.flush() {
+                if let Err(e) = writer.on_due(Instant::now()) {
                     result = Err(anyhow::Error::new(e).context("the lease store failed: not answering clients without stable storage"));
                     break;
                 }
@@ -727,7 +730,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     core.drain_engines(&mut job);
     if result.is_ok() {
-        if let Err(e) = writer.submit(Instant::now(), job).and_then(|()| writer.flush()) {
+        if let Err(e) = writer.submit(Instant::now(), job).and_then(|()| writer.finish()) {
             result = Err(anyhow::Error::new(e).context("committing at shutdown"));
         }
     }

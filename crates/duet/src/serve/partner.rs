@@ -404,14 +404,30 @@ where
         let _ = events.send(PartnerEvent::Message { rel, conn, msg });
     }
     let writer = async {
-        while let Some(o) = rx.recv().await {
-            match o {
-                Outgoing::Frame(b) => wr.write_all(&b).await.map_err(|e| format!("write: {e}"))?,
-                Outgoing::Close => {
-                    let _ = wr.flush().await;
-                    let _ = wr.shutdown().await;
-                    return Err::<(), String>("closed by us".into());
+        let mut out = Vec::new();
+        while let Some(first) = rx.recv().await {
+            // Everything queued goes out in one write (one TLS record and
+            // one syscall for a group of BNDUPDs or BNDREPLYs).
+            let mut next = Some(first);
+            let mut close = false;
+            while let Some(o) = next.take() {
+                match o {
+                    Outgoing::Frame(b) => out.extend_from_slice(&b),
+                    Outgoing::Close => {
+                        close = true;
+                        break;
+                    }
                 }
+                next = rx.try_recv().ok();
+            }
+            if !out.is_empty() {
+                wr.write_all(&out).await.map_err(|e| format!("write: {e}"))?;
+                wr.flush().await.map_err(|e| format!("write: {e}"))?;
+                out.clear();
+            }
+            if close {
+                let _ = wr.shutdown().await;
+                return Err::<(), String>("closed by us".into());
             }
         }
         Err("outbox dropped".into())

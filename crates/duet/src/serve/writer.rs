@@ -47,8 +47,9 @@ pub struct Job {
     /// Replies to send once the changes are durable.
     pub replies: Vec<OutReply>,
     /// Failover messages (and closes) for the partner of each relationship,
-    /// sent once the changes are durable.
-    pub partner: Vec<(usize, Outgoing)>,
+    /// with the connection they were made for, sent once the changes are
+    /// durable.
+    pub partner: Vec<PartnerMessage>,
     /// The changes are bookkeeping whose loss in a crash is harmless (what
     /// the partner acknowledged: lost, the update is simply sent again and
     /// lifetimes are capped more tightly meanwhile), and the messages do
@@ -84,6 +85,10 @@ pub struct Writer {
     /// Work not yet committed, and the time by which it must be.
     pending: Job,
     due: Option<Instant>,
+    /// Partner messages of commits already made, waiting to leave in a
+    /// group, and the time by which they must.
+    outgoing: Vec<PartnerMessage>,
+    outgoing_due: Option<Instant>,
 }
 
 impl Writer {
@@ -104,13 +109,58 @@ impl Writer {
             window,
             pending: Job::default(),
             due: None,
+            outgoing: Vec::new(),
+            outgoing_due: None,
         }
     }
 
-    /// When [`Writer::flush`] must be called at the latest, if anything
+    /// When [`Writer::on_due`] must be called at the latest, if anything
     /// is pending.
     pub fn due(&self) -> Option<Instant> {
-        self.due
+        match (self.due, self.outgoing_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Does what is due at `now`: the waiting commit, then the waiting
+    /// partner messages.
+    pub fn on_due(&mut self, now: Instant) -> Result<(), StoreError> {
+        self.flush_if_due(now)?;
+        if self.outgoing_due.is_some_and(|d| d <= now) {
+            self.send_outgoing();
+        }
+        Ok(())
+    }
+
+    /// Sends everything pending now: commits what waits, then sends all
+    /// partner messages (at shutdown).
+    pub fn finish(&mut self) -> Result<(), StoreError> {
+        self.flush(Instant::now())?;
+        self.send_outgoing();
+        Ok(())
+    }
+
+    fn send_outgoing(&mut self) {
+        self.outgoing_due = None;
+        send_partner(&self.outbox, std::mem::take(&mut self.outgoing));
+    }
+
+    /// Queues partner messages whose changes are durable. They leave
+    /// together, at most [`QUIET_COMMIT_DELAY`] later or once there are
+    /// [`GROUP_MAX_MESSAGES`]: BNDUPDs are lazy (RFC 8156 §6.1; the MCLT
+    /// rule caps what a client gets meanwhile), and a group costs the
+    /// partner one wake-up and one TLS record instead of one per message.
+    fn queue_partner(&mut self, now: Instant, partner: Vec<PartnerMessage>) {
+        if partner.is_empty() {
+            return;
+        }
+        self.outgoing.extend(partner);
+        if self.outgoing.len() >= GROUP_MAX_MESSAGES {
+            self.send_outgoing();
+        } else if self.outgoing_due.is_none() {
+            self.outgoing_due = Some(now + QUIET_COMMIT_DELAY);
+        }
     }
 
     /// Takes one job. A job that is only acknowledgement bookkeeping
@@ -124,7 +174,7 @@ impl Writer {
         }
         let lazy = job.lazy && job.meta.is_empty() && job.replies.is_empty();
         if lazy {
-            send_partner(&self.outbox, job.partner);
+            self.queue_partner(now, job.partner);
             if job.changes.is_empty() {
                 return Ok(());
             }
@@ -149,27 +199,27 @@ impl Writer {
         self.pending.partner.extend(job.partner);
         let due = now + wait;
         self.due = Some(self.due.map_or(due, |d| d.min(due)));
-        if self.pending.partner.len() >= QUIET_COMMIT_MAX_MESSAGES {
+        if self.pending.partner.len() >= GROUP_MAX_MESSAGES {
             // Do not hold back so many acknowledgements that the partner
             // reaches its max-unacked-bndupd limit.
-            return self.flush();
+            return self.flush(now);
         }
         self.flush_if_due(now)
     }
 
     fn flush_if_due(&mut self, now: Instant) -> Result<(), StoreError> {
         match self.due {
-            Some(due) if due <= now => self.flush(),
+            Some(due) if due <= now => self.flush(now),
             _ => Ok(()),
         }
     }
 
     /// Commits everything pending (latest record per lease wins), then
-    /// sends its replies, then its partner messages (lazy updates never
-    /// delay a client's reply, RFC 7031 req. 6). On a store error nothing
-    /// pending is sent (never tell a client what was not made durable) and
-    /// the error is returned: the server must stop.
-    pub fn flush(&mut self) -> Result<(), StoreError> {
+    /// sends its replies, then queues its partner messages (lazy updates
+    /// never delay a client's reply, RFC 7031 req. 6). On a store error
+    /// nothing pending is sent (never tell a client what was not made
+    /// durable) and the error is returned: the server must stop.
+    fn flush(&mut self, now: Instant) -> Result<(), StoreError> {
         self.due = None;
         let job = std::mem::take(&mut self.pending);
         let mut latest: HashMap<LeaseKey, Lease> = HashMap::with_capacity(job.changes.len());
@@ -218,7 +268,7 @@ impl Writer {
                 }
             }
         }
-        send_partner(&self.outbox, job.partner);
+        self.queue_partner(now, job.partner);
         Ok(())
     }
 }
@@ -227,18 +277,30 @@ impl Writer {
 /// commit with (see [`Writer::submit`]).
 pub const QUIET_COMMIT_DELAY: Duration = Duration::from_millis(5);
 
-/// A waiting commit is made at once when it would send this many partner
-/// messages (well below the default max-unacked-bndupd of 100).
-const QUIET_COMMIT_MAX_MESSAGES: usize = 32;
+/// A waiting commit is made, or waiting partner messages are sent, at once
+/// when there are this many messages: a group of BNDUPDs held here plus a
+/// group of BNDREPLYs held by the partner stays well below the default
+/// max-unacked-bndupd of 100.
+const GROUP_MAX_MESSAGES: usize = 16;
 
 /// How long acknowledgement bookkeeping may wait for a commit to ride on.
 const LAZY_MAX_DELAY: Duration = Duration::from_secs(1);
 
-fn send_partner(outbox: &Outbox, partner: Vec<(usize, Outgoing)>) {
-    for (rel, o) in partner {
+/// (relationship index, the connection the message was made for, the
+/// message). `None`: no connection was up; the message goes nowhere.
+pub type PartnerMessage = (usize, Option<u64>, Outgoing);
+
+/// Hands each message to its relationship's connection, if that is still
+/// the connection it was made for: a message for a connection that closed
+/// meanwhile (a DISCONNECT, a Close, a BNDUPD) must not reach its
+/// successor, which starts with its own CONNECT exchange.
+fn send_partner(outbox: &Outbox, partner: Vec<PartnerMessage>) {
+    for (rel, conn, o) in partner {
         if let Some(Ok(slot)) = outbox.get(rel).map(|s| s.lock()) {
-            if let Some((_, tx)) = slot.as_ref() {
-                let _ = tx.send(o);
+            if let Some((current, tx)) = slot.as_ref() {
+                if conn == Some(*current) {
+                    let _ = tx.send(o);
+                }
             }
         }
     }
