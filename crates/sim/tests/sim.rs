@@ -168,6 +168,10 @@ fn seeds_that_found_bugs_pass() {
             59393,
             "acknowledgements from a partner's lost store still counted",
         ),
+        (
+            48086,
+            "a restart in RECOVER-WAIT without the partner skipped the MCLT wait",
+        ),
     ] {
         let r = run_seed(seed, &cfg);
         if let Some(f) = r.failure {

@@ -1476,8 +1476,12 @@ impl FailoverEndpoint {
             }
             ServerState::RecoverWait => {
                 // §8.6.2: MAY skip the wait if this server never ran failover,
-                // established from the partner's data.
-                if self.partner_flags & SERVER_FLAG_COMMUNICATED == 0 {
+                // established from the partner's data: its flags from the
+                // current connection. Without one they are unknown, not
+                // "never communicated" (duet-sim seed 48086: a server that
+                // restarted in RECOVER-WAIT with its partner down skipped
+                // the wait).
+                if self.communications_ok() && self.partner_flags & SERVER_FLAG_COMMUNICATED == 0 {
                     self.recover_wait_until = Some(now);
                 } else {
                     let failure = self.last_operating.unwrap_or(self.started_at);

@@ -1613,3 +1613,39 @@ fn updreqall_forgets_acknowledgements_and_holds_bindings_to_their_mclt_bound() {
     let (persist, _) = ep.poll_persist();
     assert_eq!(persist.len(), 1, "made durable");
 }
+
+/// duet-sim seed 48086: a server that restarts in RECOVER-WAIT while its
+/// partner is down must keep waiting until its failure time + MCLT. The
+/// "never communicated" shortcut (§8.6.2) needs the partner's flags from
+/// the current connection; with no connection they are unknown, not zero.
+/// (Before the fix it went to RECOVER-DONE at once and, once the partner
+/// was back, served from its pool while a lease granted before its store
+/// was lost was still held by its client.)
+#[test]
+fn recover_wait_resumed_without_the_partner_still_waits_for_the_mclt() {
+    let mclt = 300;
+    let mut p = started(mclt);
+    p.crash(SECONDARY);
+    p.advance(5);
+    p.restart(SECONDARY, true);
+    p.advance(30);
+    assert_eq!(p.state(SECONDARY), ServerState::RecoverWait, "after UPDREQALL");
+    // Crash in RECOVER-WAIT; the primary goes down as well; the secondary
+    // comes back alone.
+    p.crash(SECONDARY);
+    p.crash(PRIMARY);
+    p.advance(3);
+    p.restart(SECONDARY, false);
+    p.advance(120);
+    assert_eq!(
+        p.state(SECONDARY),
+        ServerState::RecoverWait,
+        "left RECOVER-WAIT without the partner, before failure + MCLT"
+    );
+    p.advance(mclt);
+    assert_eq!(
+        p.state(SECONDARY),
+        ServerState::RecoverDone,
+        "RECOVER-WAIT ends at failure + MCLT even without the partner"
+    );
+}
