@@ -13,7 +13,8 @@
 //!
 //! * **Never uses bytes it cannot verify.** Every record carries a CRC; the
 //!   first record that is incomplete, fails its CRC, is longer than the
-//!   64 MiB limit or does not decode ends the replay. It and everything
+//!   64 MiB limit or does not decode ends the replay, and so does a
+//!   non-zero byte anywhere in the free space after a zero frame. It and everything
 //!   after it (the *tail*) is left out of the loaded state.
 //! * **Never loses bytes silently.** The tail is copied to
 //!   `leases.journal.corrupt-<unix-seconds>` (fsynced) before the journal is
@@ -46,7 +47,9 @@
 //! ## Format (all integers little-endian)
 //!
 //! ```text
-//! file    = header record*
+//! file    = header record* free?
+//! free    = zero bytes to the end of the file (preallocated, 1 MiB steps;
+//!           no record has len 0, so a zero frame is never a record)
 //! header  = magic "DUETJNL\0" (8 bytes) | version u32 = 1 | reserved u32 = 0
 //! record  = len u32 | crc u32 | payload (len bytes, len <= 64 MiB)
 //! crc     = CRC-32 (IEEE, as crc32fast computes it) over the 4 len bytes, then the payload
@@ -62,8 +65,10 @@
 //!
 //! ## Crash safety
 //!
-//! * **Commit.** The record is written past the last good record and
-//!   `fdatasync`ed; only then does `commit` return. A crash before that
+//! * **Commit.** The record is written past the last good record (into
+//!   preallocated zeros when they reach that far; otherwise the file first
+//!   grows by zeros, written in the same commit) and `fdatasync`ed; only
+//!   then does `commit` return. A crash before that
 //!   leaves either nothing or a partial record at the end; a partial record
 //!   fails the length or CRC check at the next open and is set aside. So
 //!   after a crash the store holds exactly the batches whose commit
