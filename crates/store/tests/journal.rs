@@ -349,11 +349,11 @@ fn preallocated_space_is_written_once_and_reused() {
     assert_eq!(keys(&mut s), vec![1, 2, 3, 4]);
 }
 
-/// A crash while writing a record into preallocated space leaves its start
-/// before zeros: it is set aside like any torn record, and the free space
-/// after it goes with it (the warning says how many trailing zeros).
-#[test]
-fn a_torn_record_in_preallocated_space_is_set_aside() {
+/// Three commits into a journal preallocated in 4 KiB steps, then `bytes`
+/// written `past` bytes after the last record (into the free space).
+/// Returns the directory, the end of the last record, the file's length
+/// and the options.
+fn padded_with_bytes_at(past: u64, bytes: &[u8]) -> (tempfile::TempDir, u64, u64, JournalOptions) {
     let d = tempdir();
     let opts = JournalOptions {
         preallocate: 4096,
@@ -361,13 +361,22 @@ fn a_torn_record_in_preallocated_space_is_set_aside() {
     };
     let [_, _, c] = three_commits_with(d.path(), opts);
     let file_len = fs::metadata(journal(d.path())).unwrap().len();
-    let torn = [0x30u8, 0, 0, 0, 0x12, 0x34, 0x56, 0x78, 1, 7];
     OpenOptions::new()
         .write(true)
         .open(journal(d.path()))
         .unwrap()
-        .write_all_at(&torn, c)
+        .write_all_at(bytes, c + past)
         .unwrap();
+    (d, c, file_len, opts)
+}
+
+/// A crash while writing a record into preallocated space leaves its start
+/// before zeros: it is set aside like any torn record, and the free space
+/// after it goes with it (the warning says how many trailing zeros).
+#[test]
+fn a_torn_record_in_preallocated_space_is_set_aside() {
+    let torn = [0x30u8, 0, 0, 0, 0x12, 0x34, 0x56, 0x78, 1, 7];
+    let (d, c, file_len, opts) = padded_with_bytes_at(0, &torn);
     let mut s = JournalStore::open_with(d.path(), opts).unwrap();
     let w = s.load().unwrap().warnings;
     assert_eq!(w.len(), 1, "{w:?}");
@@ -389,19 +398,7 @@ fn a_torn_record_in_preallocated_space_is_set_aside() {
 /// hides cannot be replayed (its start is lost), so it is set aside.
 #[test]
 fn non_zero_bytes_in_the_free_space_are_a_corrupt_tail() {
-    let d = tempdir();
-    let opts = JournalOptions {
-        preallocate: 4096,
-        ..JournalOptions::default()
-    };
-    let [_, _, c] = three_commits_with(d.path(), opts);
-    let file_len = fs::metadata(journal(d.path())).unwrap().len();
-    OpenOptions::new()
-        .write(true)
-        .open(journal(d.path()))
-        .unwrap()
-        .write_all_at(&[0xee; 5], c + 100)
-        .unwrap();
+    let (d, c, file_len, opts) = padded_with_bytes_at(100, &[0xee; 5]);
     let mut s = JournalStore::open_with(d.path(), opts).unwrap();
     let w = s.load().unwrap().warnings;
     assert!(
