@@ -406,8 +406,9 @@ where
     let writer = async {
         let mut out = Vec::new();
         while let Some(first) = rx.recv().await {
-            // Everything queued goes out in one write (one TLS record and
-            // one syscall for a group of BNDUPDs or BNDREPLYs).
+            // Everything queued goes out in one write: a group of BNDUPDs
+            // or BNDREPLYs costs one syscall and as few TLS records as its
+            // size allows, not one of each per message.
             let mut next = Some(first);
             let mut close = false;
             while let Some(o) = next.take() {
