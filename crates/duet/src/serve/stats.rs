@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Server-wide counters.
@@ -22,8 +22,6 @@ pub struct Stats {
     pub commits: AtomicU64,
     /// Lease records written.
     pub committed_records: AtomicU64,
-    /// Set when the store failed: the server stops.
-    pub store_failed: AtomicBool,
     /// Dropped datagrams by reason (see `duet_core::dhcp::Drop::name`).
     pub dropped: Mutex<BTreeMap<&'static str, u64>>,
     /// Refused partner connections by reason.

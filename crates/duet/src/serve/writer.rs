@@ -245,7 +245,6 @@ impl Writer {
             ));
             if let Err(e) = self.store.commit(&batch) {
                 tracing::error!(error = %e, "store commit failed; dropping {} replies and stopping", job.replies.len());
-                self.stats.store_failed.store(true, Ordering::SeqCst);
                 self.stats
                     .replies_dropped
                     .fetch_add(job.replies.len() as u64, Ordering::Relaxed);
