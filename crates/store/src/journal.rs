@@ -205,34 +205,21 @@ fn corrupt_copy_path(dir: &Path) -> PathBuf {
     p
 }
 
-/// Reads `r` to its end; returns the position (from where `r` started) of
-/// the first non-zero byte, if any.
-fn first_nonzero(r: &mut impl Read) -> io::Result<Option<u64>> {
+/// Where the non-zero bytes of `r` are, read to its end: the position
+/// (from where `r` started) of the first one, if any, and the position just
+/// after the last one (0 if all bytes are zero).
+fn nonzero_span(mut r: impl Read) -> io::Result<(Option<u64>, u64)> {
     let mut buf = [0u8; 8192];
     let mut pos: u64 = 0;
+    let (mut first, mut end) = (None, 0);
     loop {
         let n = r.read(&mut buf)?;
         let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
-            return Ok(None);
+            return Ok((first, end));
         };
         if let Some(i) = chunk.iter().position(|&b| b != 0) {
-            return Ok(Some(pos.saturating_add(i as u64)));
+            first = first.or(Some(pos.saturating_add(i as u64)));
         }
-        pos = pos.saturating_add(n as u64);
-    }
-}
-
-/// Reads `r` to its end; returns the position (from where `r` started)
-/// just after its last non-zero byte (0 if all bytes are zero).
-fn last_nonzero_end(mut r: impl Read) -> io::Result<u64> {
-    let mut buf = [0u8; 8192];
-    let mut pos: u64 = 0;
-    let mut end: u64 = 0;
-    loop {
-        let n = r.read(&mut buf)?;
-        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
-            return Ok(end);
-        };
         if let Some(i) = chunk.iter().rposition(|&b| b != 0) {
             end = pos.saturating_add(i as u64).saturating_add(1);
         }
@@ -351,8 +338,9 @@ impl JournalStore {
                 Next::Free => {
                     // read_record consumed the zero frame (or what was left).
                     let scanned = offset.saturating_add(remaining.min(format::FRAME_LEN));
-                    break first_nonzero(&mut r)
+                    break nonzero_span(&mut r)
                         .map_err(|e| io_err(&self.path, e))?
+                        .0
                         .map(|at| {
                             format!(
                                 "non-zero byte at offset {} in the free space after the last record \
@@ -389,8 +377,11 @@ impl JournalStore {
         self.file
             .seek(SeekFrom::Start(from))
             .map_err(|e| io_err(&self.path, e))?;
-        let zeros = n
-            .saturating_sub(last_nonzero_end(BufReader::new(&self.file)).map_err(|e| io_err(&self.path, e))?);
+        let zeros = n.saturating_sub(
+            nonzero_span(BufReader::new(&self.file))
+                .map_err(|e| io_err(&self.path, e))?
+                .1,
+        );
         let copy = corrupt_copy_path(&self.dir);
         let mut out = OpenOptions::new()
             .write(true)

@@ -43,6 +43,16 @@ fn journal(dir: &Path) -> PathBuf {
     dir.join(JOURNAL_FILE)
 }
 
+/// Appends `bytes` to the journal file in `dir`, past whatever it holds.
+fn append_to_journal(dir: &Path, bytes: &[u8]) {
+    OpenOptions::new()
+        .append(true)
+        .open(journal(dir))
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
 fn corrupt_copies(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
@@ -275,12 +285,7 @@ fn garbage_appended_is_detected() {
     ] {
         let d = tempdir();
         let [_, _, c] = three_commits(d.path());
-        OpenOptions::new()
-            .append(true)
-            .open(journal(d.path()))
-            .unwrap()
-            .write_all(&garbage)
-            .unwrap();
+        append_to_journal(d.path(), &garbage);
         let mut s = JournalStore::open(d.path()).unwrap();
         let snap = s.load().unwrap();
         assert_eq!(snap.warnings.len(), 1, "{garbage:?}");
@@ -296,12 +301,7 @@ fn garbage_appended_is_detected() {
 fn zeros_after_the_last_record_are_free_space() {
     let d = tempdir();
     let [_, _, c] = three_commits(d.path());
-    OpenOptions::new()
-        .append(true)
-        .open(journal(d.path()))
-        .unwrap()
-        .write_all(&[0u8; 4096])
-        .unwrap();
+    append_to_journal(d.path(), &[0u8; 4096]);
     let mut s = JournalStore::open_with(d.path(), unpadded()).unwrap();
     assert!(s.load().unwrap().warnings.is_empty());
     assert_eq!(s.journal_len(), c);
@@ -475,10 +475,7 @@ fn a_damaged_length_field_is_a_crc_mismatch() {
 fn an_absurd_record_length_is_a_corrupt_tail() {
     let d = tempdir();
     let [_, _, c] = three_commits(d.path());
-    let mut f = OpenOptions::new().append(true).open(journal(d.path())).unwrap();
-    f.write_all(&[0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 1, 2, 3])
-        .unwrap();
-    drop(f);
+    append_to_journal(d.path(), &[0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 1, 2, 3]);
     let mut s = JournalStore::open(d.path()).unwrap();
     let w = s.load().unwrap().warnings;
     assert!(w[0].contains("exceeds the limit"), "{w:?}");
