@@ -618,6 +618,13 @@ fn both_up_clients_served_by_primary_tables_agree() {
         "the secondary answered clients in NORMAL: {:?}",
         p.b.counters()
     );
+    // Its kernel filter kept the clients' Solicits and Requests (for the
+    // primary) from waking it: at least 2 per client.
+    assert!(
+        p.b.counters().get("socket-drops") >= 4,
+        "the secondary's kernel filter discarded nothing: {:?}",
+        p.b.counters()
+    );
     for (s, rel) in [(&p.a, REL), (&p.b, REL)] {
         let r = relationship(s, rel);
         assert_eq!(r["communications-ok"], true, "{r}");

@@ -22,6 +22,7 @@
 //! | `server.queue-size` | 4096 | bounded receive queue into the core; overflow is dropped and counted |
 //! | `server.batch-max` | 256 | most requests committed to the store in one batch |
 //! | `server.commit-window-us` | 0 | how long the store writer waits for more requests before a commit, µs (0: commit as soon as the previous one is done) |
+//! | `server.kernel-filter` | true | while no subnet on an interface may answer new clients (a secondary in NORMAL), let the kernel discard the client messages there that could get no answer, uncounted (docs/ARCHITECTURE.md, "kernel filter") |
 //! | `control.socket` | `<data-dir>/control.sock` | control socket for `duet ctl` |
 //! | `subnet[].prefix` | required | the link's prefix, `2001:db8:1::/64` |
 //! | `subnet[].interface` | none | link whose on-link clients belong here; one of `server.interfaces` |
@@ -144,6 +145,12 @@ pub struct ServerConfig {
     /// how long the store writer waits for more before it commits — fewer
     /// fsyncs under load, at the cost of that much reply latency.
     pub commit_window: Duration,
+    /// `kernel-filter` (default true): on interfaces where this server
+    /// answers only messages addressed to it (a secondary in NORMAL), a
+    /// socket filter discards in the kernel the client messages that could
+    /// get no answer, so the server does not wake up for them. They are
+    /// then not counted under `dropped`.
+    pub kernel_filter: bool,
 }
 
 /// `[control]`.

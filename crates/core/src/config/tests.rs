@@ -286,6 +286,12 @@ fn optional_keys_override_defaults_when_given() {
         subnet(&[]),
     ]);
     assert_eq!((c.server.queue_size, c.server.batch_max), (8, 2));
+    assert!(c.server.kernel_filter, "on by default");
+
+    let c = ok(&[server(&[("kernel-filter", Some("false"))]), subnet(&[])]);
+    assert!(!c.server.kernel_filter);
+    let e = errors(&[server(&[("kernel-filter", Some("\"no\""))]), subnet(&[])]);
+    assert!(e.iter().any(|l| l.contains("kernel-filter")), "{e:?}");
 }
 
 #[test]

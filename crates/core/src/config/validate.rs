@@ -263,6 +263,7 @@ struct ServerDraft {
     queue_size: usize,
     batch_max: usize,
     commit_window: std::time::Duration,
+    kernel_filter: bool,
 }
 
 impl ServerDraft {
@@ -275,6 +276,7 @@ impl ServerDraft {
             queue_size: self.queue_size,
             batch_max: self.batch_max,
             commit_window: self.commit_window,
+            kernel_filter: self.kernel_filter,
         })
     }
 }
@@ -339,6 +341,7 @@ fn server(w: &ServerWire, base: &Path, e: &mut Errors) -> ServerDraft {
                 DEFAULT_COMMIT_WINDOW
             }
         },
+        kernel_filter: w.kernel_filter.unwrap_or(true),
     }
 }
 

@@ -44,6 +44,7 @@ pub(super) struct ServerWire {
     pub(super) queue_size: Option<u64>,
     pub(super) batch_max: Option<u64>,
     pub(super) commit_window_us: Option<u64>,
+    pub(super) kernel_filter: Option<bool>,
 }
 
 /// `[control]`.

@@ -258,6 +258,39 @@ impl Dhcpv6Server {
         (ranges, pd)
     }
 
+    /// Interfaces on which this server, as the policy stands now, answers a
+    /// client only when the message carries this server's DUID: every
+    /// message a client sends there from a link-local address is handled by
+    /// the first subnet configured on the interface (RFC 8415 §13.1, see
+    /// `select_subnet`), and that subnet's relationship is not
+    /// [`Responsive`](crate::policy::Responsiveness::Responsive) — a
+    /// secondary in NORMAL, or any server in a state that answers no one.
+    ///
+    /// The daemon uses this to let the kernel discard, on those interfaces,
+    /// the client messages that could not get an answer (Solicit, Confirm,
+    /// Rebind, and messages for another server), so that the partner of an
+    /// active server does not wake up for every client datagram on the link.
+    pub fn quiet_interfaces(&self, policy: &dyn LeasePolicy) -> Vec<String> {
+        let mut seen: Vec<&str> = Vec::new();
+        let mut quiet = Vec::new();
+        for s in &self.subnets {
+            let Some(iface) = s.cfg.interface.as_deref() else {
+                continue;
+            };
+            if seen.contains(&iface) {
+                continue; // only the first subnet on an interface counts
+            }
+            seen.push(iface);
+            if s.cfg
+                .relationship
+                .is_some_and(|r| policy.responsiveness(r) != crate::policy::Responsiveness::Responsive)
+            {
+                quiet.push(iface.to_string());
+            }
+        }
+        quiet
+    }
+
     /// The relationship whose pools hold `key`, if any.
     pub fn relationship_of(&self, key: &LeaseKey) -> Option<usize> {
         let idx = match key.kind {

@@ -684,12 +684,16 @@ fn allocation_stays_fast_in_a_slash_64_range_and_never_duplicates() {
     }
 }
 
-/// A failover-like policy whose lifetime cap is `now + cap` seconds.
-struct Capped(std::cell::Cell<u64>);
+/// A failover-like policy whose lifetime cap is `now + cap` seconds, and
+/// whose responsiveness is set per relationship (responsive when unset).
+struct Capped(std::cell::Cell<u64>, Vec<crate::policy::Responsiveness>);
 
 impl LeasePolicy for Capped {
-    fn responsiveness(&self, _rel: usize) -> crate::policy::Responsiveness {
-        crate::policy::Responsiveness::Responsive
+    fn responsiveness(&self, rel: usize) -> crate::policy::Responsiveness {
+        self.1
+            .get(rel)
+            .copied()
+            .unwrap_or(crate::policy::Responsiveness::Responsive)
     }
     fn address_classes(&self, _rel: usize) -> [bool; 2] {
         [true, true]
@@ -723,7 +727,7 @@ fn a_capped_renewal_never_shortens_the_binding_in_the_table() {
     let mut s = subnet(("2001:db8:1::100", "2001:db8:1::1ff"));
     s.relationship = Some(0);
     let mut srv = server_with(s);
-    let policy = Capped(std::cell::Cell::new(4000));
+    let policy = Capped(std::cell::Cell::new(4000), vec![]);
     let send = |srv: &mut Dhcpv6Server, m: &Msg, now: UnixTime, p: &Capped| {
         let bytes = m.bytes();
         srv.handle(
@@ -778,4 +782,39 @@ fn a_late_expiry_is_dated_when_it_was_due() {
     assert_eq!(changed.len(), 1);
     assert_eq!(changed[0].key, LeaseKey::address(a));
     assert_eq!(changed[0].start_time_of_state, NOW + Duration::from_secs(4000));
+}
+
+#[test]
+fn quiet_interfaces_are_those_whose_link_local_subnet_is_not_responsive() {
+    use crate::policy::Responsiveness as R;
+    let on = |iface: &str, prefix: &str, rel: Option<usize>| Subnet {
+        prefix: prefix.parse().unwrap(),
+        interface: Some(iface.into()),
+        ranges: vec![],
+        pd_pools: vec![],
+        relationship: rel,
+        ..subnet(("2001:db8:1::100", "2001:db8:1::1ff"))
+    };
+    let srv = Dhcpv6Server::new(
+        server_duid(),
+        vec![
+            on("eth0", "2001:db8:1::/64", Some(0)),
+            // A second subnet on eth0 never receives link-local clients.
+            on("eth0", "2001:db8:2::/64", None),
+            on("eth1", "2001:db8:3::/64", Some(1)),
+            on("eth2", "2001:db8:4::/64", None),
+        ],
+        ServerOptions::default(),
+        1,
+    );
+    let quiet = |a, b| srv.quiet_interfaces(&Capped(std::cell::Cell::new(4000), vec![a, b]));
+    assert_eq!(quiet(R::Responsive, R::Responsive), Vec::<String>::new());
+    assert_eq!(quiet(R::RenewResponsive, R::Responsive), vec!["eth0"]);
+    assert_eq!(quiet(R::Responsive, R::Unresponsive), vec!["eth1"]);
+    assert_eq!(
+        quiet(R::RenewResponsive, R::RenewResponsive),
+        vec!["eth0", "eth1"]
+    );
+    // A standalone server is never quiet.
+    assert!(server().quiet_interfaces(&Standalone::default()).is_empty());
 }

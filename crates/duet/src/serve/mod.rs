@@ -12,6 +12,7 @@
 //! ```
 
 pub mod control;
+pub mod filter;
 pub mod partner;
 pub mod stats;
 pub mod udp;
@@ -213,6 +214,11 @@ struct Core {
     stats: Arc<Stats>,
     ifnames: HashMap<u32, String>,
     sockets: Vec<Arc<UdpSocket>>,
+    /// Whether a failover state changed since the kernel filter was last
+    /// brought up to date.
+    filter_stale: bool,
+    /// The interfaces the kernel filter now covers.
+    filtered: Vec<u32>,
 }
 
 impl Core {
@@ -241,7 +247,8 @@ impl Core {
             while let Some(e) = ep.poll_event() {
                 match e {
                     Event::StateChanged { from, to } => {
-                        tracing::info!(relationship = %ep.name(), %from, %to, "failover state changed")
+                        tracing::info!(relationship = %ep.name(), %from, %to, "failover state changed");
+                        self.filter_stale = true;
                     }
                     Event::CommunicationsOk => tracing::info!(relationship = %ep.name(), "communications OK"),
                     Event::CommunicationsLost => {
@@ -376,6 +383,53 @@ impl Core {
         }
     }
 
+    /// Brings the kernel filter of the multicast socket up to date with the
+    /// failover states (see [`filter`]): interfaces where no subnet answers
+    /// new clients get one, the others none.
+    fn update_filter(&mut self) {
+        self.filter_stale = false;
+        if !self.cfg.server.kernel_filter || self.cfg.server.interfaces.is_empty() {
+            return;
+        }
+        let mut quiet: Vec<u32> = self
+            .srv
+            .quiet_interfaces(&self.rels)
+            .iter()
+            .filter_map(|name| self.ifnames.iter().find(|(_, n)| *n == name).map(|(i, _)| *i))
+            .collect();
+        quiet.sort_unstable();
+        if quiet == self.filtered {
+            return;
+        }
+        // The multicast socket is the first one when interfaces are set.
+        let Some(sock) = self.sockets.first() else { return };
+        let prog = match filter::program(&quiet, self.duid.as_bytes()) {
+            Ok(p) => Some(p),
+            Err(filter::FilterError::Nothing) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "no kernel filter: every client message will be seen");
+                None
+            }
+        };
+        match filter::apply(sock.as_ref(), prog.as_deref()) {
+            Ok(()) => {
+                let names: Vec<&str> = quiet
+                    .iter()
+                    .filter_map(|i| self.ifnames.get(i).map(String::as_str))
+                    .collect();
+                if prog.is_some() {
+                    tracing::info!(interfaces = ?names, "kernel filter on: client messages no subnet there may answer are discarded before duet sees them");
+                } else {
+                    tracing::info!("kernel filter off: every client message is seen");
+                }
+                self.filtered = if prog.is_some() { quiet } else { Vec::new() };
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot set the kernel filter; every client message will be seen")
+            }
+        }
+    }
+
     fn next_timer(&self) -> Option<UnixTime> {
         self.rels
             .0
@@ -440,6 +494,8 @@ impl Core {
                         }
                     })
                     .collect();
+                let mut counters = self.stats.snapshot();
+                counters.socket_drops = udp::kernel_drops(&self.sockets);
                 let _ = tx.send(StatusJson {
                     server: ServerJson {
                         name: self.cfg.server.name.clone(),
@@ -448,7 +504,7 @@ impl Core {
                         uptime: self.started.elapsed().as_secs(),
                     },
                     relationships,
-                    counters: self.stats.snapshot(),
+                    counters,
                 });
             }
             Query::PartnerDown(name, tx) => {
@@ -654,6 +710,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         stats: stats.clone(),
         ifnames,
         sockets,
+        filter_stale: true,
+        filtered: Vec::new(),
     };
     let mut result = Ok(());
 
@@ -708,6 +766,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             }
         }
         core.drain_engines(&mut job);
+        if core.filter_stale {
+            core.update_filter();
+        }
         if let Err(e) = writer.submit(Instant::now(), job) {
             result = Err(anyhow::Error::new(e)
                 .context("the lease store failed: not answering clients without stable storage"));

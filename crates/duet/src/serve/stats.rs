@@ -43,6 +43,7 @@ impl Stats {
         StatsSnapshot {
             received: self.received.load(Ordering::Relaxed),
             queue_overflow: self.queue_overflow.load(Ordering::Relaxed),
+            socket_drops: 0, // filled in from the kernel by the daemon
             replies_sent: self.replies_sent.load(Ordering::Relaxed),
             replies_dropped: self.replies_dropped.load(Ordering::Relaxed),
             send_errors: self.send_errors.load(Ordering::Relaxed),
@@ -71,6 +72,10 @@ pub struct StatsSnapshot {
     pub received: u64,
     /// Dropped on a full queue.
     pub queue_overflow: u64,
+    /// Dropped by the kernel at the DHCPv6 sockets: receive buffer full,
+    /// or discarded by the kernel filter (`/proc/net/udp6`, "drops").
+    #[serde(default)]
+    pub socket_drops: u64,
     /// Replies sent.
     pub replies_sent: u64,
     /// Replies withheld after a store failure.

@@ -114,3 +114,65 @@ pub fn send(
 pub fn ifindex(name: &str) -> io::Result<u32> {
     nix::net::if_::if_nametoindex(name).map_err(|e| io::Error::other(format!("interface {name}: {e}")))
 }
+
+/// Datagrams the kernel dropped at these sockets since they were opened
+/// (receive buffer full, or discarded by a socket filter): the "drops"
+/// column of `/proc/self/net/udp6` for their inodes. 0 when unreadable.
+pub fn kernel_drops<S: std::os::fd::AsFd>(sockets: &[S]) -> u64 {
+    let inodes: Vec<u64> = sockets
+        .iter()
+        .filter_map(|s| nix::sys::stat::fstat(s.as_fd()).ok())
+        .map(|st| st.st_ino)
+        .collect();
+    let Ok(table) = std::fs::read_to_string("/proc/self/net/udp6") else {
+        return 0;
+    };
+    drops_of(&table, &inodes)
+}
+
+/// Sums the "drops" column (the last) of the `/proc/net/udp6` lines whose
+/// inode (the 10th column) is one of `inodes`.
+fn drops_of(table: &str, inodes: &[u64]) -> u64 {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let inode: u64 = cols.get(9)?.parse().ok()?;
+            let drops: u64 = cols.last()?.parse().ok()?;
+            inodes.contains(&inode).then_some(drops)
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_are_summed_for_our_inodes_only() {
+        let table = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  120: 00000000000000000000000000000000:0223 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 51234 2 0000000000000000 17
+  121: 00000000000000000000000001000000:0224 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 51235 2 0000000000000000 5
+  122: 00000000000000000000000001000000:0225 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 51236 2 0000000000000000 100
+";
+        assert_eq!(drops_of(table, &[51234, 51235]), 22);
+        assert_eq!(drops_of(table, &[]), 0);
+        assert_eq!(drops_of("garbage\nnot a table", &[1]), 0);
+    }
+
+    #[test]
+    fn a_filtered_datagram_is_a_kernel_drop() {
+        let rx = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let before = kernel_drops(&[&rx]);
+        // A filter that discards everything.
+        socket2::SockRef::from(&rx)
+            .attach_filter(&[socket2::SockFilter::new(0x06, 0, 0, 0)])
+            .unwrap();
+        let tx = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        for _ in 0..3 {
+            tx.send_to(b"x", rx.local_addr().unwrap()).unwrap();
+        }
+        assert_eq!(kernel_drops(&[&rx]) - before, 3);
+    }
+}

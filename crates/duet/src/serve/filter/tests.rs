@@ -1,0 +1,402 @@
+//! The kernel filter, run two ways: in a classic BPF interpreter written
+//! here (every verdict, and no load ever outside the datagram: the kernel
+//! would discard the datagram), and attached to real loopback sockets (the
+//! kernel's offsets are the ones assumed).
+
+use super::*;
+use duet_wire::{ClientMessage, DhcpOption, Duid, MessageType, TransactionId};
+use std::net::{Ipv6Addr, UdpSocket};
+use std::time::Duration;
+
+const QUIET: u32 = 3;
+const OURS: &[u8] = &[0, 4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+const THEIRS: &[u8] = &[0, 4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17];
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Accept,
+    Discard,
+}
+
+/// A load outside the datagram: the kernel ends the filter and discards.
+#[derive(Debug, PartialEq, Eq)]
+struct OutOfBounds(u32);
+
+/// Runs `prog` on a UDP datagram `udp` (header included) that arrived on
+/// `ifindex` from `source`, as the kernel's classic BPF would.
+fn run(prog: &[Insn], udp: &[u8], ifindex: u32, source: Ipv6Addr) -> Result<Verdict, OutOfBounds> {
+    let mut net = vec![0x60, 0, 0, 0, 0, 0, 17, 64];
+    net.extend_from_slice(&source.octets());
+    net.extend_from_slice(&[0; 16]);
+    let load = |at: u32, size: u32| -> Result<u32, OutOfBounds> {
+        let (bytes, off) = if (NET_SOURCE - 8..AD_IFINDEX - 8).contains(&at) {
+            (&net[..], at - (NET_SOURCE - 8))
+        } else {
+            (udp, at)
+        };
+        let start = off as usize;
+        let b = bytes.get(start..start + size as usize).ok_or(OutOfBounds(at))?;
+        Ok(b.iter().fold(0, |v, x| (v << 8) | u32::from(*x)))
+    };
+    let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+    let len = udp.len() as u32;
+    loop {
+        let i = prog[pc];
+        pc += 1;
+        let size = |code: u16| match code & 0x18 {
+            W => 4,
+            H => 2,
+            _ => 1,
+        };
+        match (i.code & 0x07, i.code & 0xe0) {
+            (LD, ABS) if i.k == AD_IFINDEX => a = ifindex,
+            (LD, ABS) => a = load(i.k, size(i.code))?,
+            (LD, IND) => a = load(x.wrapping_add(i.k), size(i.code))?,
+            (LD, LEN) => a = len,
+            (LDX, IMM) => x = i.k,
+            (ALU, _) => {
+                let v = if i.code & X != 0 { x } else { i.k };
+                a = match i.code & 0xf0 {
+                    ADD => a.wrapping_add(v),
+                    SUB => a.wrapping_sub(v),
+                    AND => a & v,
+                    op => panic!("ALU op {op:#x}"),
+                }
+            }
+            (JMP, _) if i.code & 0xf0 == JA => pc += i.k as usize,
+            (JMP, _) => {
+                let v = if i.code & X != 0 { x } else { i.k };
+                let taken = match i.code & 0xf0 {
+                    JEQ => a == v,
+                    JGE => a >= v,
+                    op => panic!("JMP op {op:#x}"),
+                };
+                pc += usize::from(if taken { i.jt } else { i.jf });
+            }
+            (RET, _) => {
+                return Ok(if i.k == 0 {
+                    Verdict::Discard
+                } else {
+                    Verdict::Accept
+                })
+            }
+            (MISC, _) => x = a,
+            other => panic!("opcode {other:?}"),
+        }
+    }
+}
+
+fn link_local() -> Ipv6Addr {
+    "fe80::1234".parse().unwrap()
+}
+
+/// A client message of type `t` with `before` padding options ahead of an
+/// optional Server Identifier `server`, as a UDP datagram.
+fn udp(t: MessageType, server: Option<&[u8]>, before: usize) -> Vec<u8> {
+    let mut m = ClientMessage::new(t, TransactionId::from_low_bits(7));
+    m.options.push(DhcpOption::ClientId(
+        Duid::new(vec![0, 3, 0, 1, 1, 2, 3, 4, 5, 6]).unwrap(),
+    ));
+    for _ in 0..before {
+        m.options.push(DhcpOption::ElapsedTime(0));
+    }
+    if let Some(s) = server {
+        m.options
+            .push(DhcpOption::ServerId(Duid::new(s.to_vec()).unwrap()));
+    }
+    datagram(&m.to_vec().unwrap())
+}
+
+fn datagram(payload: &[u8]) -> Vec<u8> {
+    let mut d = vec![0x02, 0x22, 0x02, 0x23];
+    d.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+    d.extend_from_slice(&[0, 0]);
+    d.extend_from_slice(payload);
+    d
+}
+
+fn verdict(d: &[u8]) -> Verdict {
+    let prog = program(&[7, QUIET], OURS).unwrap();
+    run(&prog, d, QUIET, link_local()).unwrap()
+}
+
+#[test]
+fn messages_no_server_answers_in_renew_responsive_are_discarded() {
+    use MessageType as T;
+    for t in [T::Solicit, T::Confirm, T::Rebind] {
+        assert_eq!(verdict(&udp(t, None, 0)), Verdict::Discard, "{t:?}");
+    }
+    for t in [
+        T::Request,
+        T::Renew,
+        T::Release,
+        T::Decline,
+        T::InformationRequest,
+    ] {
+        assert_eq!(
+            verdict(&udp(t, Some(THEIRS), 0)),
+            Verdict::Discard,
+            "{t:?} for another server"
+        );
+        assert_eq!(verdict(&udp(t, Some(OURS), 0)), Verdict::Accept, "{t:?} for us");
+        assert_eq!(
+            verdict(&udp(t, Some(&OURS[..10]), 0)),
+            Verdict::Discard,
+            "{t:?}, shorter id"
+        );
+    }
+}
+
+#[test]
+fn everything_else_is_passed_to_duet() {
+    use MessageType as T;
+    // Without a Server Identifier: duet counts it (invalid, or an
+    // Information-request for any server).
+    assert_eq!(verdict(&udp(T::Request, None, 0)), Verdict::Accept);
+    assert_eq!(verdict(&udp(T::InformationRequest, None, 0)), Verdict::Accept);
+    // Types a server never answers, and server messages: duet counts them.
+    assert_eq!(verdict(&udp(T::Advertise, Some(THEIRS), 0)), Verdict::Accept);
+    assert_eq!(verdict(&udp(T::Reply, Some(THEIRS), 0)), Verdict::Accept);
+    // Relayed: the subnet is the relay's, not the interface's.
+    let inner = ClientMessage::new(T::Solicit, TransactionId::from_low_bits(1))
+        .to_vec()
+        .unwrap();
+    let mut relay = vec![12, 0];
+    relay.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8].repeat(4));
+    relay.extend_from_slice(&link_local().octets());
+    relay.extend_from_slice(&9u16.to_be_bytes());
+    relay.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+    relay.extend_from_slice(&inner);
+    assert_eq!(verdict(&datagram(&relay)), Verdict::Accept);
+    // Short datagrams.
+    for n in 0..4 {
+        assert_eq!(
+            verdict(&datagram(&[1, 0, 0][..n.min(3)])),
+            Verdict::Accept,
+            "{n} bytes"
+        );
+    }
+}
+
+#[test]
+fn other_interfaces_and_global_sources_are_not_filtered() {
+    let prog = program(&[QUIET], OURS).unwrap();
+    let solicit = udp(MessageType::Solicit, None, 0);
+    assert_eq!(run(&prog, &solicit, QUIET + 1, link_local()), Ok(Verdict::Accept));
+    // A global source may select another subnet (by its address).
+    let global: Ipv6Addr = "2001:db8:1::5".parse().unwrap();
+    assert_eq!(run(&prog, &solicit, QUIET, global), Ok(Verdict::Accept));
+    assert_eq!(program(&[], OURS), Err(FilterError::Nothing));
+}
+
+#[test]
+fn the_server_identifier_is_looked_for_among_the_first_options_only() {
+    // The client id is option 1; MAX_OPTIONS - 2 more keep the server id in reach.
+    let reach = MAX_OPTIONS - 2;
+    assert_eq!(
+        verdict(&udp(MessageType::Request, Some(THEIRS), reach)),
+        Verdict::Discard
+    );
+    assert_eq!(
+        verdict(&udp(MessageType::Request, Some(THEIRS), reach + 1)),
+        Verdict::Accept
+    );
+}
+
+#[test]
+fn truncated_datagrams_never_load_outside_and_are_passed_on() {
+    let prog = program(&[QUIET], OURS).unwrap();
+    for d in [
+        udp(MessageType::Request, Some(THEIRS), 3),
+        udp(MessageType::Renew, Some(OURS), 0),
+    ] {
+        for n in 0..d.len() {
+            let cut = &d[..n];
+            let v = run(&prog, cut, QUIET, link_local()).unwrap_or_else(|e| panic!("{n} bytes: {e:?}"));
+            // Only a whole Server Identifier of another server discards.
+            let whole = n == d.len();
+            if !whole && n >= 12 {
+                assert_eq!(v, Verdict::Accept, "{n} of {} bytes", d.len());
+            }
+        }
+    }
+}
+
+#[test]
+fn random_datagrams_never_load_outside() {
+    let prog = program(&[QUIET], OURS).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..100_000 {
+        let n = (next() % 120) as usize;
+        let mut payload: Vec<u8> = (0..n).map(|_| next() as u8).collect();
+        // Mostly the message types the filter parses, with short options.
+        if let Some(t) = payload.first_mut() {
+            *t = [1, 3, 5, 8, 9, 11, 12, 2][(next() % 8) as usize];
+        }
+        for b in payload.iter_mut().skip(4).step_by(3) {
+            *b &= 0x03;
+        }
+        // Often a Server Identifier of our DUID's length first.
+        if next() % 4 == 0 && payload.len() >= 8 {
+            payload[4..8].copy_from_slice(&[0, 2, 0, OURS.len() as u8]);
+        }
+        let d = datagram(&payload);
+        if let Err(e) = run(&prog, &d, QUIET, link_local()) {
+            panic!("{e:?} on {d:02x?}");
+        }
+    }
+}
+
+#[test]
+fn every_duid_length_compares_byte_for_byte() {
+    for len in 1..=130usize {
+        let ours: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
+        let prog = program(&[1, 2, 3, 4, 5, 6, 7, 8], &ours).unwrap();
+        let req = |id: &[u8]| {
+            let mut p = vec![3, 0, 0, 1, 0, 2];
+            p.extend_from_slice(&(id.len() as u16).to_be_bytes());
+            p.extend_from_slice(id);
+            datagram(&p)
+        };
+        assert_eq!(
+            run(&prog, &req(&ours), 8, link_local()),
+            Ok(Verdict::Accept),
+            "{len}"
+        );
+        for flip in [0, len / 2, len - 1] {
+            let mut other = ours.clone();
+            other[flip] ^= 1;
+            assert_eq!(
+                run(&prog, &req(&other), 8, link_local()),
+                Ok(Verdict::Discard),
+                "{len} {flip}"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------ the kernel
+
+/// A receiving socket on ::1 with the filter for a "quiet" loopback whose
+/// "link-local" test is replaced by ::/16 (the first 16 bits of ::1).
+fn kernel_pair(quiet: u32) -> (UdpSocket, UdpSocket) {
+    let rx = UdpSocket::bind("[::1]:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let prog = build(&[quiet], OURS, (0xffff, 0)).unwrap();
+    apply(&rx, Some(&prog)).unwrap();
+    let tx = UdpSocket::bind("[::1]:0").unwrap();
+    tx.connect(rx.local_addr().unwrap()).unwrap();
+    (rx, tx)
+}
+
+/// Sends `payload`, then a marker; returns whether `payload` arrived
+/// (the marker always does, so nothing is waited for in vain).
+fn arrives(rx: &UdpSocket, tx: &UdpSocket, payload: &[u8]) -> bool {
+    let marker = udp_payload(MessageType::Request, Some(OURS));
+    tx.send(payload).unwrap();
+    tx.send(&marker).unwrap();
+    let mut buf = [0u8; 1500];
+    let n = rx.recv(&mut buf).expect("the marker always arrives");
+    if buf[..n] == *payload {
+        assert_eq!(rx.recv(&mut buf).unwrap(), marker.len());
+        true
+    } else {
+        assert_eq!(&buf[..n], &marker[..]);
+        false
+    }
+}
+
+fn udp_payload(t: MessageType, server: Option<&[u8]>) -> Vec<u8> {
+    udp(t, server, 1)[8..].to_vec()
+}
+
+#[test]
+fn the_kernel_discards_what_the_interpreter_discards() {
+    let lo = nix::net::if_::if_nametoindex("lo").unwrap();
+    let (rx, tx) = kernel_pair(lo);
+    assert!(!arrives(&rx, &tx, &udp_payload(MessageType::Solicit, None)));
+    assert!(!arrives(
+        &rx,
+        &tx,
+        &udp_payload(MessageType::Request, Some(THEIRS))
+    ));
+    assert!(arrives(&rx, &tx, &udp_payload(MessageType::Renew, Some(OURS))));
+    assert!(arrives(&rx, &tx, &udp_payload(MessageType::Request, None)));
+    // Detached: everything arrives again.
+    apply(&rx, None).unwrap();
+    assert!(arrives(&rx, &tx, &udp_payload(MessageType::Solicit, None)));
+    apply(&rx, None).unwrap();
+}
+
+#[test]
+fn the_kernel_filters_only_on_the_quiet_interface() {
+    let lo = nix::net::if_::if_nametoindex("lo").unwrap();
+    let (rx, tx) = kernel_pair(lo + 1000);
+    assert!(arrives(&rx, &tx, &udp_payload(MessageType::Solicit, None)));
+}
+
+#[test]
+fn the_network_header_is_where_the_source_test_reads_it() {
+    // NET_SOURCE - 8 is the IPv6 header; its byte 6 is the next header (17,
+    // UDP). A filter that discards on exactly that must discard everything.
+    let rx = UdpSocket::bind("[::1]:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let prog = [
+        Insn {
+            code: LD | B | ABS,
+            jt: 0,
+            jf: 0,
+            k: NET_SOURCE - 8 + 6,
+        },
+        Insn {
+            code: JMP | JEQ | K,
+            jt: 0,
+            jf: 1,
+            k: 17,
+        },
+        Insn {
+            code: RET | K,
+            jt: 0,
+            jf: 0,
+            k: DISCARD,
+        },
+        Insn {
+            code: RET | K,
+            jt: 0,
+            jf: 0,
+            k: ACCEPT,
+        },
+    ];
+    apply(&rx, Some(&prog)).unwrap();
+    let tx = UdpSocket::bind("[::1]:0").unwrap();
+    tx.send_to(b"x", rx.local_addr().unwrap()).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        rx.recv(&mut buf).is_err(),
+        "the datagram passed: the network header is elsewhere"
+    );
+}
+
+#[test]
+fn a_server_identifier_cut_short_is_passed_on() {
+    let prog = program(&[QUIET], OURS).unwrap();
+    for id in [OURS, THEIRS] {
+        for n in 0..id.len() {
+            let mut p = vec![3, 0, 0, 1, 0, 2];
+            p.extend_from_slice(&(id.len() as u16).to_be_bytes());
+            p.extend_from_slice(&id[..n]);
+            assert_eq!(
+                run(&prog, &datagram(&p), QUIET, link_local()),
+                Ok(Verdict::Accept),
+                "{n} of {} bytes",
+                id.len()
+            );
+        }
+    }
+}
