@@ -165,6 +165,18 @@ pub enum Outcome {
     Reply(Reply),
 }
 
+/// Where a server answers only messages addressed to it (see
+/// [`Dhcpv6Server::quiet_links`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuietLinks {
+    /// Interfaces whose on-link clients (link-local sources) belong to a
+    /// quiet subnet.
+    pub interfaces: Vec<String>,
+    /// Prefixes of quiet subnets that no responsive subnet overlaps: a
+    /// client whose source address is in one belongs to a quiet subnet.
+    pub prefixes: Vec<Ipv6Prefix>,
+}
+
 /// The DHCPv6 side of a duet server: subnets, the lease database and the
 /// processing rules. Failover decisions come in through a [`LeasePolicy`].
 #[derive(Debug)]
@@ -258,37 +270,47 @@ impl Dhcpv6Server {
         (ranges, pd)
     }
 
-    /// Interfaces on which this server, as the policy stands now, answers a
-    /// client only when the message carries this server's DUID: every
-    /// message a client sends there from a link-local address is handled by
-    /// the first subnet configured on the interface (RFC 8415 §13.1, see
-    /// `select_subnet`), and that subnet's relationship is not
+    /// Where this server, as the policy stands now, answers a client only
+    /// when the message carries this server's DUID: the subnet the message
+    /// belongs to (RFC 8415 §13.1, see `select_subnet`) is under a
+    /// relationship that is not
     /// [`Responsive`](crate::policy::Responsiveness::Responsive) — a
     /// secondary in NORMAL, or any server in a state that answers no one.
     ///
-    /// The daemon uses this to let the kernel discard, on those interfaces,
-    /// the client messages that could not get an answer (Solicit, Confirm,
-    /// Rebind, and messages for another server), so that the partner of an
-    /// active server does not wake up for every client datagram on the link.
-    pub fn quiet_interfaces(&self, policy: &dyn LeasePolicy) -> Vec<String> {
-        let mut seen: Vec<&str> = Vec::new();
-        let mut quiet = Vec::new();
-        for s in &self.subnets {
-            let Some(iface) = s.cfg.interface.as_deref() else {
-                continue;
-            };
-            if seen.contains(&iface) {
-                continue; // only the first subnet on an interface counts
-            }
-            seen.push(iface);
-            if s.cfg
+    /// The daemon uses this to let the kernel discard there the client
+    /// messages that could not get an answer (Solicit, Confirm, Rebind, and
+    /// messages for another server), so that the partner of an active server
+    /// does not wake up for every client datagram on the link.
+    pub fn quiet_links(&self, policy: &dyn LeasePolicy) -> QuietLinks {
+        let quiet = |s: &SubnetState| {
+            s.cfg
                 .relationship
                 .is_some_and(|r| policy.responsiveness(r) != crate::policy::Responsiveness::Responsive)
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        let mut out = QuietLinks::default();
+        for s in &self.subnets {
+            // A link-local source: the interface's first subnet.
+            if let Some(iface) = s.cfg.interface.as_deref() {
+                if !seen.contains(&iface) {
+                    seen.push(iface);
+                    if quiet(s) {
+                        out.interfaces.push(iface.to_string());
+                    }
+                }
+            }
+            // A global source: a subnet containing it, so only where no
+            // responsive subnet overlaps.
+            if quiet(s)
+                && !self
+                    .subnets
+                    .iter()
+                    .any(|o| !quiet(o) && o.cfg.prefix.overlaps(&s.cfg.prefix))
             {
-                quiet.push(iface.to_string());
+                out.prefixes.push(s.cfg.prefix);
             }
         }
-        quiet
+        out
     }
 
     /// The relationship whose pools hold `key`, if any.

@@ -785,7 +785,7 @@ fn a_late_expiry_is_dated_when_it_was_due() {
 }
 
 #[test]
-fn quiet_interfaces_are_those_whose_link_local_subnet_is_not_responsive() {
+fn quiet_links_are_where_the_subnet_a_client_belongs_to_is_not_responsive() {
     use crate::policy::Responsiveness as R;
     let on = |iface: &str, prefix: &str, rel: Option<usize>| Subnet {
         prefix: prefix.parse().unwrap(),
@@ -801,20 +801,30 @@ fn quiet_interfaces_are_those_whose_link_local_subnet_is_not_responsive() {
             on("eth0", "2001:db8:1::/64", Some(0)),
             // A second subnet on eth0 never receives link-local clients.
             on("eth0", "2001:db8:2::/64", None),
-            on("eth1", "2001:db8:3::/64", Some(1)),
-            on("eth2", "2001:db8:4::/64", None),
+            on("eth1", "2001:db8:3::/48", Some(1)),
+            on("eth2", "2001:db8:3:1::/64", None),
         ],
         ServerOptions::default(),
         1,
     );
-    let quiet = |a, b| srv.quiet_interfaces(&Capped(std::cell::Cell::new(4000), vec![a, b]));
-    assert_eq!(quiet(R::Responsive, R::Responsive), Vec::<String>::new());
-    assert_eq!(quiet(R::RenewResponsive, R::Responsive), vec!["eth0"]);
-    assert_eq!(quiet(R::Responsive, R::Unresponsive), vec!["eth1"]);
-    assert_eq!(
-        quiet(R::RenewResponsive, R::RenewResponsive),
-        vec!["eth0", "eth1"]
-    );
+    let quiet = |a, b| srv.quiet_links(&Capped(std::cell::Cell::new(4000), vec![a, b]));
+    let p = |s: &str| -> Ipv6Prefix { s.parse().unwrap() };
+    let q = quiet(R::Responsive, R::Responsive);
+    assert_eq!(q, QuietLinks::default());
+    let q = quiet(R::RenewResponsive, R::Responsive);
+    assert_eq!(q.interfaces, vec!["eth0"]);
+    assert_eq!(q.prefixes, vec![p("2001:db8:1::/64")]);
+    let q = quiet(R::Responsive, R::Unresponsive);
+    assert_eq!(q.interfaces, vec!["eth1"]);
+    // 2001:db8:3:1::/64, inside the quiet subnet's prefix, is a responsive
+    // subnet: a quiet prefix never overlaps a responsive one.
+    assert_eq!(q.prefixes, vec![]);
+    let q = quiet(R::RenewResponsive, R::RenewResponsive);
+    assert_eq!(q.interfaces, vec!["eth0", "eth1"]);
+    assert_eq!(q.prefixes, vec![p("2001:db8:1::/64")]);
     // A standalone server is never quiet.
-    assert!(server().quiet_interfaces(&Standalone::default()).is_empty());
+    assert_eq!(
+        server().quiet_links(&Standalone::default()),
+        QuietLinks::default()
+    );
 }

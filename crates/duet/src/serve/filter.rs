@@ -29,6 +29,7 @@
 //! them in the socket's drop count, which `duet ctl status` reports as
 //! `socket-drops` (with receive-buffer overflows).
 
+use duet_core::net::Ipv6Prefix;
 use socket2::SockFilter;
 
 // Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
@@ -98,36 +99,84 @@ pub enum FilterError {
     Nothing,
 }
 
-/// The filter for the quiet interfaces `ifindexes`, for a server whose DUID
-/// is `duid` (its bytes, as in the Server Identifier option).
-pub fn program(ifindexes: &[u32], duid: &[u8]) -> Result<Vec<Insn>, FilterError> {
-    build(ifindexes, duid, LINK_LOCAL)
+/// Where the filter discards: the subnet of a client with a link-local
+/// source is its interface's, that of one with a global source the subnet
+/// containing it (see [`duet_core::dhcp::QuietLinks`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Quiet {
+    /// Indices of the quiet interfaces.
+    pub ifindexes: Vec<u32>,
+    /// Prefixes of the quiet subnets no responsive one overlaps.
+    pub prefixes: Vec<Ipv6Prefix>,
+}
+
+/// The filter for `quiet`, for a server whose DUID is `duid` (its bytes, as
+/// in the Server Identifier option).
+pub fn program(quiet: &Quiet, duid: &[u8]) -> Result<Vec<Insn>, FilterError> {
+    build(quiet, duid, LINK_LOCAL)
 }
 
 /// fe80::/10, as (mask, value) of the source address's first 16 bits.
 const LINK_LOCAL: (u32, u32) = (0xffc0, 0xfe80);
 
-/// [`program`] with the source-address test as a parameter (the tests use
-/// ::1, since loopback has no link-local address).
-fn build(ifindexes: &[u32], duid: &[u8], source: (u32, u32)) -> Result<Vec<Insn>, FilterError> {
-    if ifindexes.is_empty() {
+/// [`program`] with the link-local test as a parameter (the tests use ::1,
+/// since loopback has no link-local address).
+fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>, FilterError> {
+    if quiet.ifindexes.is_empty() && quiet.prefixes.is_empty() {
         return Err(FilterError::Nothing);
     }
-    const QUIET_LINK: usize = 0;
+    const MESSAGE: usize = 0;
     const SCAN: usize = 1;
     const COMPARE: usize = 2;
-    let mut p = Vec::new();
-    // The arrival interface is a quiet one.
-    p.push(Ins::Op(LD | W | ABS, AD_IFINDEX));
-    for &i in ifindexes {
-        p.push(Ins::Jump(JMP | JEQ | K, i, To::Label(QUIET_LINK), To::Next));
+    const GLOBAL: usize = 3;
+    const LINK: usize = 4;
+    const NEXT_PREFIX: usize = 5; // + i
+    let mut p = vec![
+        // A link-local source (fe80::/10): the arrival interface is a quiet one.
+        Ins::Op(LD | H | ABS, NET_SOURCE),
+        Ins::Op(ALU | AND | K, link_local.0),
+        Ins::Jump(JMP | JEQ | K, link_local.1, To::Label(LINK), To::Label(GLOBAL)),
+        Ins::Label(LINK),
+        Ins::Op(LD | W | ABS, AD_IFINDEX),
+    ];
+    for &i in &quiet.ifindexes {
+        p.push(Ins::Jump(JMP | JEQ | K, i, To::Label(MESSAGE), To::Next));
     }
     p.push(Ins::Jump(JMP | JA, 0, To::Accept, To::Accept));
-    // From a link-local source (fe80::/10).
-    p.push(Ins::Label(QUIET_LINK));
-    p.push(Ins::Op(LD | H | ABS, NET_SOURCE));
-    p.push(Ins::Op(ALU | AND | K, source.0));
-    p.push(Ins::Jump(JMP | JEQ | K, source.1, To::Next, To::Accept));
+    // Any other source: it is in a quiet prefix.
+    p.push(Ins::Label(GLOBAL));
+    for (n, prefix) in quiet.prefixes.iter().enumerate() {
+        let bits = u128::from(prefix.addr());
+        let len = u32::from(prefix.len());
+        let words = len.div_ceil(32);
+        for w in 0..words {
+            let shift = 96 - 32 * w;
+            let value = u32::try_from((bits >> shift) & 0xffff_ffff).unwrap_or(0);
+            let in_word = (len - 32 * w).min(32);
+            let mask = u32::MAX.checked_shl(32 - in_word).unwrap_or(0);
+            p.push(Ins::Op(LD | W | ABS, NET_SOURCE + 4 * w));
+            if mask != u32::MAX {
+                p.push(Ins::Op(ALU | AND | K, mask));
+            }
+            let matched = if w + 1 == words {
+                To::Label(MESSAGE)
+            } else {
+                To::Next
+            };
+            p.push(Ins::Jump(
+                JMP | JEQ | K,
+                value & mask,
+                matched,
+                To::Label(NEXT_PREFIX + n),
+            ));
+        }
+        if words == 0 {
+            p.push(Ins::Jump(JMP | JA, 0, To::Label(MESSAGE), To::Label(MESSAGE)));
+        }
+        p.push(Ins::Label(NEXT_PREFIX + n));
+    }
+    p.push(Ins::Jump(JMP | JA, 0, To::Accept, To::Accept));
+    p.push(Ins::Label(MESSAGE));
     // The message type, if there is one.
     p.push(Ins::Op(LD | W | LEN, 0));
     p.push(Ins::Jump(JMP | JGE | K, PAYLOAD + 4, To::Next, To::Accept));

@@ -217,8 +217,8 @@ struct Core {
     /// Whether a failover state changed since the kernel filter was last
     /// brought up to date.
     filter_stale: bool,
-    /// The interfaces the kernel filter now covers.
-    filtered: Vec<u32>,
+    /// What the kernel filter now covers.
+    filtered: filter::Quiet,
 }
 
 impl Core {
@@ -391,13 +391,17 @@ impl Core {
         if !self.cfg.server.kernel_filter || self.cfg.server.interfaces.is_empty() {
             return;
         }
-        let mut quiet: Vec<u32> = self
-            .srv
-            .quiet_interfaces(&self.rels)
+        let links = self.srv.quiet_links(&self.rels);
+        let mut ifindexes: Vec<u32> = links
+            .interfaces
             .iter()
             .filter_map(|name| self.ifnames.iter().find(|(_, n)| *n == name).map(|(i, _)| *i))
             .collect();
-        quiet.sort_unstable();
+        ifindexes.sort_unstable();
+        let quiet = filter::Quiet {
+            ifindexes,
+            prefixes: links.prefixes,
+        };
         if quiet == self.filtered {
             return;
         }
@@ -414,15 +418,18 @@ impl Core {
         match filter::apply(sock.as_ref(), prog.as_deref()) {
             Ok(()) => {
                 let names: Vec<&str> = quiet
+                    .ifindexes
                     .iter()
                     .filter_map(|i| self.ifnames.get(i).map(String::as_str))
                     .collect();
+                let prefixes: Vec<String> = quiet.prefixes.iter().map(ToString::to_string).collect();
                 if prog.is_some() {
-                    tracing::info!(interfaces = ?names, "kernel filter on: client messages no subnet there may answer are discarded before duet sees them");
+                    tracing::info!(interfaces = ?names, ?prefixes, "kernel filter on: client messages that no subnet may answer are discarded before duet sees them");
+                    self.filtered = quiet;
                 } else {
                     tracing::info!("kernel filter off: every client message is seen");
+                    self.filtered = filter::Quiet::default();
                 }
-                self.filtered = if prog.is_some() { quiet } else { Vec::new() };
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot set the kernel filter; every client message will be seen")
@@ -711,7 +718,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         ifnames,
         sockets,
         filter_stale: true,
-        filtered: Vec::new(),
+        filtered: filter::Quiet::default(),
     };
     let mut result = Ok(());
 

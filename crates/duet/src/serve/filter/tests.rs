@@ -12,6 +12,22 @@ const QUIET: u32 = 3;
 const OURS: &[u8] = &[0, 4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
 const THEIRS: &[u8] = &[0, 4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17];
 
+/// Quiet interfaces, no quiet prefix.
+fn links(ifindexes: &[u32]) -> Quiet {
+    Quiet {
+        ifindexes: ifindexes.to_vec(),
+        prefixes: vec![],
+    }
+}
+
+/// Quiet prefixes, no quiet interface.
+fn prefixes(p: &[&str]) -> Quiet {
+    Quiet {
+        ifindexes: vec![],
+        prefixes: p.iter().map(|p| p.parse().unwrap()).collect(),
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
     Accept,
@@ -116,7 +132,7 @@ fn datagram(payload: &[u8]) -> Vec<u8> {
 }
 
 fn verdict(d: &[u8]) -> Verdict {
-    let prog = program(&[7, QUIET], OURS).unwrap();
+    let prog = program(&links(&[7, QUIET]), OURS).unwrap();
     run(&prog, d, QUIET, link_local()).unwrap()
 }
 
@@ -179,14 +195,20 @@ fn everything_else_is_passed_to_duet() {
 }
 
 #[test]
-fn other_interfaces_and_global_sources_are_not_filtered() {
-    let prog = program(&[QUIET], OURS).unwrap();
+fn the_source_address_decides_by_interface_or_by_quiet_prefix() {
+    let prog = program(&links(&[QUIET]), OURS).unwrap();
     let solicit = udp(MessageType::Solicit, None, 0);
     assert_eq!(run(&prog, &solicit, QUIET + 1, link_local()), Ok(Verdict::Accept));
-    // A global source may select another subnet (by its address).
+    // A global source selects a subnet by its address: only a quiet
+    // prefix counts, whatever the interface.
     let global: Ipv6Addr = "2001:db8:1::5".parse().unwrap();
     assert_eq!(run(&prog, &solicit, QUIET, global), Ok(Verdict::Accept));
-    assert_eq!(program(&[], OURS), Err(FilterError::Nothing));
+    let prog = program(&prefixes(&["2001:db8:1::/64"]), OURS).unwrap();
+    assert_eq!(run(&prog, &solicit, 99, global), Ok(Verdict::Discard));
+    assert_eq!(run(&prog, &solicit, QUIET, link_local()), Ok(Verdict::Accept));
+    let other: Ipv6Addr = "2001:db8:2::5".parse().unwrap();
+    assert_eq!(run(&prog, &solicit, 99, other), Ok(Verdict::Accept));
+    assert_eq!(program(&Quiet::default(), OURS), Err(FilterError::Nothing));
 }
 
 #[test]
@@ -205,7 +227,7 @@ fn the_server_identifier_is_looked_for_among_the_first_options_only() {
 
 #[test]
 fn truncated_datagrams_never_load_outside_and_are_passed_on() {
-    let prog = program(&[QUIET], OURS).unwrap();
+    let prog = program(&links(&[QUIET]), OURS).unwrap();
     for d in [
         udp(MessageType::Request, Some(THEIRS), 3),
         udp(MessageType::Renew, Some(OURS), 0),
@@ -224,7 +246,7 @@ fn truncated_datagrams_never_load_outside_and_are_passed_on() {
 
 #[test]
 fn random_datagrams_never_load_outside() {
-    let prog = program(&[QUIET], OURS).unwrap();
+    let prog = program(&links(&[QUIET]), OURS).unwrap();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = || {
         seed ^= seed << 13;
@@ -257,7 +279,7 @@ fn random_datagrams_never_load_outside() {
 fn every_duid_length_compares_byte_for_byte() {
     for len in 1..=130usize {
         let ours: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
-        let prog = program(&[1, 2, 3, 4, 5, 6, 7, 8], &ours).unwrap();
+        let prog = program(&links(&[1, 2, 3, 4, 5, 6, 7, 8]), &ours).unwrap();
         let req = |id: &[u8]| {
             let mut p = vec![3, 0, 0, 1, 0, 2];
             p.extend_from_slice(&(id.len() as u16).to_be_bytes());
@@ -288,7 +310,7 @@ fn every_duid_length_compares_byte_for_byte() {
 fn kernel_pair(quiet: u32) -> (UdpSocket, UdpSocket) {
     let rx = UdpSocket::bind("[::1]:0").unwrap();
     rx.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let prog = build(&[quiet], OURS, (0xffff, 0)).unwrap();
+    let prog = build(&links(&[quiet]), OURS, (0xffff, 0)).unwrap();
     apply(&rx, Some(&prog)).unwrap();
     let tx = UdpSocket::bind("[::1]:0").unwrap();
     tx.connect(rx.local_addr().unwrap()).unwrap();
@@ -385,7 +407,7 @@ fn the_network_header_is_where_the_source_test_reads_it() {
 
 #[test]
 fn a_server_identifier_cut_short_is_passed_on() {
-    let prog = program(&[QUIET], OURS).unwrap();
+    let prog = program(&links(&[QUIET]), OURS).unwrap();
     for id in [OURS, THEIRS] {
         for n in 0..id.len() {
             let mut p = vec![3, 0, 0, 1, 0, 2];
@@ -399,4 +421,62 @@ fn a_server_identifier_cut_short_is_passed_on() {
             );
         }
     }
+}
+
+#[test]
+fn quiet_prefixes_of_every_length_match_exactly_their_addresses() {
+    let solicit = udp(MessageType::Solicit, None, 0);
+    let base: Ipv6Addr = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff".parse().unwrap();
+    for len in 0..=128u8 {
+        let quiet = Ipv6Prefix::new(base, len);
+        let prefix = quiet.to_string();
+        let prog = program(
+            &Quiet {
+                ifindexes: vec![],
+                prefixes: vec!["2001:db8:1::/64".parse().unwrap(), quiet],
+            },
+            OURS,
+        )
+        .unwrap();
+        let inside = quiet.addr();
+        assert_eq!(run(&prog, &solicit, 1, inside), Ok(Verdict::Discard), "{prefix}");
+        if len > 0 {
+            // The last bit of the prefix flipped: outside it.
+            let outside = Ipv6Addr::from(u128::from(inside) ^ (1u128 << (128 - u32::from(len))));
+            assert_eq!(
+                run(&prog, &solicit, 1, outside),
+                Ok(Verdict::Accept),
+                "{prefix} {outside}"
+            );
+            // The first bit after it flipped: still inside.
+            if len < 128 {
+                let still = Ipv6Addr::from(u128::from(inside) ^ (1u128 << (127 - u32::from(len))));
+                assert_eq!(
+                    run(&prog, &solicit, 1, still),
+                    Ok(Verdict::Discard),
+                    "{prefix} {still}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_kernel_discards_for_a_quiet_prefix() {
+    // The production program (link-local test included), with ::1/128 as
+    // the quiet prefix.
+    let rx = UdpSocket::bind("[::1]:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    apply(&rx, Some(&program(&prefixes(&["::1/128"]), OURS).unwrap())).unwrap();
+    let tx = UdpSocket::bind("[::1]:0").unwrap();
+    tx.connect(rx.local_addr().unwrap()).unwrap();
+    assert!(!arrives(&rx, &tx, &udp_payload(MessageType::Solicit, None)));
+    assert!(!arrives(
+        &rx,
+        &tx,
+        &udp_payload(MessageType::Decline, Some(THEIRS))
+    ));
+    assert!(arrives(&rx, &tx, &udp_payload(MessageType::Release, Some(OURS))));
+    apply(&rx, Some(&program(&prefixes(&["::2/128"]), OURS).unwrap())).unwrap();
+    assert!(arrives(&rx, &tx, &udp_payload(MessageType::Solicit, None)));
 }
