@@ -44,6 +44,7 @@
 #   RUN [/tmp/duet-pair-bench] (stores on disk: /tmp is ext4 here)  OUT [bench/results]  TAG [pair]
 #   DUET [target/release/duet, copied to $RUN/duet-bin]  DUET_LOG [info]
 #   DUET_COMMIT_WINDOW_US  duet's server.commit-window-us (group commit window) [config default]
+#   DUET_BATCH_MAX  duet's server.batch-max (most requests per commit) [config default]
 #
 # Lab (namespaces dpair-*): bridge brc (client link) and brs (server-to-server link) in dpair-sw,
 # multicast snooping off. dpair-a: eth0 2001:db8:1::1 (brc), eth1 2001:db8:ff::a (brs);
@@ -153,6 +154,7 @@ gen_duet() {  # gen_duet DIR NAME ROLE(primary|secondary|none) [DATA_DIR]
     echo "data-dir = \"$data\""
     echo 'interfaces = ["eth0"]'
     [ -n "${DUET_COMMIT_WINDOW_US:-}" ] && echo "commit-window-us = $DUET_COMMIT_WINDOW_US"
+    [ -n "${DUET_BATCH_MAX:-}" ] && echo "batch-max = $DUET_BATCH_MAX"
     echo
     echo '[control]'
     echo "socket = \"$dir/control.sock\""

@@ -9,6 +9,11 @@
 #             duet       = target/release/duet, data-dir on $RUN (disk; one fdatasync per batch)
 #             duet-tmpfs = the same with data-dir on /dev/shm (fdatasync is ~free: the cost of
 #                          durability is the difference)        [diagnostic, not in the default]
+#             bare       = crates/duet/examples/bare_responder.rs: no allocation logic, no lease
+#                          table, one blocking socket, one fdatasync'd 128-byte record per Reply
+#                          (the issue's "bare responder": what an exchange costs on this machine
+#                          before any server logic)      [calibration, not in the default]
+#             bare-nosync = the same without the record and the fdatasync
 #             kea-st     = kea-dhcp6, memfile (persist, no fsync), multi-threading off
 #             kea-mt     = the same, multi-threading on (thread-pool-size 2, packet-queue-size 64)
 #   RATES     offered 4-way exchanges/s ["1000 2000 4000 6000 8000 10000 12000 15000 18000"]
@@ -29,6 +34,7 @@
 #             all threads) into $RUN/perf-duet-RATE.data, text reports into $OUT/perf-duet-RATE*.txt
 #             (perf_breakdown.py: share per thread and per category); SERVERS="" RATES=""
 #             runs only the profiles
+#   PERF_KIND  the server PERF_DUET_AT profiles [duet]; e.g. duet-tmpfs, bare
 #   TRACE_DUET_AT  like PERF_DUET_AT, but `perf trace -s` (syscall counts and latencies per
 #             thread) into $OUT/trace-duet-RATE.txt
 #
@@ -52,6 +58,7 @@ DURATION=${DURATION:-6}; REPEATS=${REPEATS:-3}; CLIENTS=${CLIENTS:-100000}
 LEASE_TYPE=${LEASE_TYPE:-address-only}
 RUN=${RUN:-/tmp/duet-bench}; OUT=${OUT:-$HERE/results}; TAG=${TAG:-standalone}
 DUET=${DUET:-$ROOT/target/release/duet}; DUET_LOG=${DUET_LOG:-info}
+BARE=${BARE:-$ROOT/target/release/examples/bare_responder}  # cargo build --release -p duet --example bare_responder
 KEA_DHCP6=${KEA_DHCP6:-/usr/sbin/kea-dhcp6}; PERFDHCP=${PERFDHCP:-/usr/sbin/perfdhcp}
 MT_THREADS=${MT_THREADS:-2}; MT_QUEUE=${MT_QUEUE:-64}
 EXIT_WAIT_US=${EXIT_WAIT_US:-}; WFLAG=""; [ -n "$EXIT_WAIT_US" ] && WFLAG="-W $EXIT_WAIT_US"
@@ -176,6 +183,10 @@ start_srv() {  # start_srv NAME: fresh store, started and ready, SRV_PID set
       gen_duet "$dir" "$data"
       $NICE_CMD ip netns exec $NS_SRV "$DUET" serve --config "$dir/duet.toml" --log "$DUET_LOG" >"$dir/duet.log" 2>&1 &
       SRV_PID=$!; sock="$dir/control.sock" ;;
+    bare|bare-nosync)
+      local bdata="$dir/data"; [ $name = bare-nosync ] && bdata=""
+      $NICE_CMD ip netns exec $NS_SRV "$BARE" eth0 2001:db8:1:0:1:: $bdata >"$dir/bare.log" 2>&1 &
+      SRV_PID=$!; sock="" ;;
     kea-st|kea-mt)
       local mt=false; [ $name = kea-mt ] && mt=true
       gen_kea "$dir" $mt
@@ -187,8 +198,8 @@ start_srv() {  # start_srv NAME: fresh store, started and ready, SRV_PID set
   SRV_NAME=$name
   echo "$SRV_PID" > "$RUN/server.pid"
   local i
-  for i in $(seq 200); do [ -S "$sock" ] && break; kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.05; done
-  if ! [ -S "$sock" ]; then
+  for i in $(seq 200); do [ -z "$sock" ] || [ -S "$sock" ] && break; kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.05; done
+  if [ -n "$sock" ] && ! [ -S "$sock" ]; then
     log "$name failed to start"; tail -20 "$dir"/*.log >&2 || true; return 1
   fi
   # the UDP socket must be bound before the load starts
@@ -218,6 +229,7 @@ cleanup() {
 
 # ------------------------------------------------------------------ measuring
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo ""; }        # utime+stime, all threads
+ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt/{v+=$2} /^nonvoluntary_ctxt/{n+=$2} END{print v+0, n+0}'; }  # all threads
 busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }                   # whole machine, not idle/iowait
 udp_drops() { nsx "$1" nstat -az Udp6RcvbufErrors 2>/dev/null | awk '/Udp6RcvbufErrors/{print $2}'; }  # NS
 
@@ -244,13 +256,13 @@ except Exception:
 HDR="server,lease_type,offered,rep,duration,rate,sa_sent,sa_rcvd,sa_drops,sa_avg_ms,sa_max_ms,rr_sent,rr_rcvd,rr_drops,rr_avg_ms,rr_max_ms,srv_cpu_s,perfdhcp_cpu_s,machine_busy_s,udp_rcvbuf_errors,cli_udp_rcvbuf_errors,duet_received,duet_queue_overflow,duet_replies_sent,duet_commits,duet_committed_records,duet_dropped,log_warnings,load1,time,nice,exit_wait_us"
 
 run_point() {  # run_point SERVER RATE REP
-  local srv=$1 rate=$2 rep=$3 f c0 c1 b0 b1 u0 u1 v0 v1 pc dc warn dir
+  local srv=$1 rate=$2 rep=$3 f c0 c1 b0 b1 u0 u1 v0 v1 x0 x1 pc dc warn dir
   start_srv "$srv"
   f="$RAW/$TAG-$srv-$LEASE_TYPE-$rate-$rep.txt"
-  u0=$(udp_drops $NS_SRV); v0=$(udp_drops $NS_CLI); b0=$(busy_ticks); c0=$(cpu_ticks "$SRV_PID")
+  u0=$(udp_drops $NS_SRV); v0=$(udp_drops $NS_CLI); b0=$(busy_ticks); c0=$(cpu_ticks "$SRV_PID"); x0=$(ctx_switches "$SRV_PID")
   /usr/bin/time -f "PERFDHCP_CPU %U %S" -o "$f.time" \
     $NICE_CMD ip netns exec $NS_CLI "$PERFDHCP" -6 -l eth0 -R "$CLIENTS" -r "$rate" -p "$DURATION" -e "$LEASE_TYPE" $WFLAG >"$f" 2>&1 || true
-  c1=$(cpu_ticks "$SRV_PID"); b1=$(busy_ticks); u1=$(udp_drops $NS_SRV); v1=$(udp_drops $NS_CLI)
+  c1=$(cpu_ticks "$SRV_PID"); b1=$(busy_ticks); u1=$(udp_drops $NS_SRV); v1=$(udp_drops $NS_CLI); x1=$(ctx_switches "$SRV_PID")
   pc=$(awk '/PERFDHCP_CPU/ {printf "%.2f", $2+$3}' "$f.time"); rm -f "$f.time"
   dc=",,,,,"; case $srv in duet*) dc=$(duet_counters) ;; esac
   stop_srv
@@ -268,11 +280,15 @@ run_point() {  # run_point SERVER RATE REP
   line="$srv,$LEASE_TYPE,$rate,$rep,$DURATION,$(parse "$f"),$cpu,$pc,$busy,$((u1-u0)),$((v1-v0)),$dc,$warn,$(cut -d' ' -f1 /proc/loadavg),$(date +%FT%T),${NICE:-0},${EXIT_WAIT_US:-0}"
   echo "$line" >> "$CSV"
   log "$line"
+  # Diagnostic, not in the CSV: the server's context switches (all threads) per Reply.
+  log "$srv $rate/s: context switches voluntary / involuntary per Reply: $(awk -v a="$x0" -v b="$x1" -v f="$f" '
+    BEGIN { split(a, p, " "); split(b, q, " "); while ((getline l < f) > 0) if (l ~ /^received packets:/) r = l
+            n = split(r, w, " "); r = w[n]; if (r > 0) printf "%.2f / %.2f", (q[1]-p[1])/r, (q[2]-p[2])/r }')"
 }
 
 perf_duet() {  # perf_duet RATE: a profile of duet (all threads, call graphs) under that load
   local rate=$1 data="$RUN/perf-duet-$rate.data"
-  start_srv duet
+  start_srv "${PERF_KIND:-duet}"
   perf record -F 999 --call-graph "${PERF_CALLGRAPH:-dwarf,32768}" -p "$SRV_PID" -o "$data" -- sleep $((DURATION + 1)) >/dev/null 2>&1 &
   local ppid=$!
   sleep 0.2
@@ -314,6 +330,7 @@ for s in $SERVERS; do
   case $s in
     duet*) [ -x "$DUET" ] || { echo "no $DUET: cargo build --release -p duet" >&2; exit 1; } ;;
     kea*) [ -x "$KEA_DHCP6" ] || { echo "no $KEA_DHCP6 (Debian kea-dhcp6-server)" >&2; exit 1; } ;;
+    bare*) [ -x "$BARE" ] || { echo "no $BARE: cargo build --release -p duet --example bare_responder" >&2; exit 1; } ;;
   esac
 done
 [ -x "$PERFDHCP" ] || { echo "no $PERFDHCP (Debian kea-admin)" >&2; exit 1; }

@@ -114,3 +114,7 @@ for d in [s for s in order if s.startswith("duet")]:
         us = au / bu if bu == bu and bu else float("nan")
         print(f"{d} / {k}: clean capacity x{fmt(cap, '.2f')}, CPU per exchange x{fmt(us, '.2f')} "
               f"({'-' if us != us else 'less' if us < 1 else 'more'} CPU per exchange than {k})")
+    # The bare responder (calibration): what an exchange costs here before any server logic.
+    for k in [s for s in order if s.startswith("bare")]:
+        au, bu = summary[d].get("us", float("nan")), summary[k].get("us", float("nan"))
+        print(f"{d} / {k}: CPU per exchange x{fmt(au / bu if bu == bu and bu else float('nan'), '.2f')}")

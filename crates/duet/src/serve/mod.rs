@@ -313,18 +313,7 @@ impl Core {
                 };
                 if r.changes.is_empty() {
                     // Nothing to make durable: answer at once.
-                    let sent = self
-                        .sockets
-                        .get(out.socket)
-                        .map(|s| udp::send(s, &out.bytes, out.to, out.port, out.ifindex, out.src));
-                    match sent {
-                        Some(Ok(())) => {
-                            self.stats.replies_sent.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {
-                            self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    writer::send_replies(&self.sockets, &self.stats, [out]);
                 } else {
                     self.leases_changed(now, &r.changes);
                     job.changes.extend(r.changes);

@@ -255,22 +255,27 @@ impl Writer {
                 .committed_records
                 .fetch_add(batch.leases.len() as u64, Ordering::Relaxed);
         }
-        for r in job.replies {
-            let Some(sock) = self.sockets.get(r.socket) else {
-                continue;
-            };
-            match udp::send(sock, &r.bytes, r.to, r.port, r.ifindex, r.src) {
-                Ok(()) => {
-                    self.stats.replies_sent.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(to = %r.to, error = %e, "send failed");
-                }
-            }
-        }
+        send_replies(&self.sockets, &self.stats, job.replies);
         self.queue_partner(now, job.partner);
         Ok(())
+    }
+}
+
+/// Sends client replies, counting what was sent and what failed.
+pub fn send_replies(sockets: &[Arc<UdpSocket>], stats: &Stats, replies: impl IntoIterator<Item = OutReply>) {
+    for r in replies {
+        let Some(sock) = sockets.get(r.socket) else {
+            continue;
+        };
+        match udp::send(sock, &r.bytes, r.to, r.port, r.ifindex, r.src) {
+            Ok(()) => {
+                stats.replies_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(to = %r.to, error = %e, "send failed");
+            }
+        }
     }
 }
 
