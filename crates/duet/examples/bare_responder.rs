@@ -65,7 +65,9 @@ fn main() -> anyhow::Result<()> {
             MessageType::Request => MessageType::Reply,
             _ => continue,
         };
-        let Some(client) = m.options.client_id() else { continue };
+        let Some(client) = m.options.client_id() else {
+            continue;
+        };
         let mut h = std::collections::hash_map::DefaultHasher::new();
         client.as_bytes().hash(&mut h);
         let address = Ipv6Addr::from((u128::from(prefix) & !u128::from(u64::MAX)) | u128::from(h.finish()));
