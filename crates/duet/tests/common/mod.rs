@@ -988,7 +988,10 @@ impl Dhclient {
         fs::write(
             &script,
             format!(
-                "#!/bin/sh\n{{ echo \"=== $reason\"; env; }} >> '{}'\nexit 0\n",
+                // The end line tells a reader the event is whole: a test
+                // that read the file between `echo` and `env` saw an event
+                // without its variables.
+                "#!/bin/sh\n{{ echo \"=== $reason\"; env; echo \"{EVENT_END}\"; }} >> '{}'\nexit 0\n",
                 dir.join("events.log").display()
             ),
         )
@@ -1044,18 +1047,9 @@ impl Dhclient {
         fs::read_to_string(self.dir.join("leases")).unwrap_or_default()
     }
 
-    /// Every script invocation so far: (reason, environment).
+    /// Every finished script invocation so far: (reason, environment).
     pub fn events(&self) -> Vec<(String, BTreeMap<String, String>)> {
-        let text = fs::read_to_string(self.dir.join("events.log")).unwrap_or_default();
-        let mut out: Vec<(String, BTreeMap<String, String>)> = Vec::new();
-        for line in text.lines() {
-            if let Some(r) = line.strip_prefix("=== ") {
-                out.push((r.to_string(), BTreeMap::new()));
-            } else if let (Some((k, v)), Some(last)) = (line.split_once('='), out.last_mut()) {
-                last.1.insert(k.to_string(), v.to_string());
-            }
-        }
-        out
+        parse_events(&fs::read_to_string(self.dir.join("events.log")).unwrap_or_default())
     }
 
     /// Waits (bounded) for the `n`-th script event with `reason` and returns it.
@@ -1397,4 +1391,34 @@ pub fn files_starting_with(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// The line the dhclient script writes after each event.
+const EVENT_END: &str = "=== end";
+
+/// The events of a dhclient script log, each "=== reason", its environment
+/// and "=== end"; an event still being written (no end line yet) is left out.
+fn parse_events(text: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, BTreeMap<String, String>)> = None;
+    for line in text.lines() {
+        if line == EVENT_END {
+            out.extend(open.take());
+        } else if let Some(r) = line.strip_prefix("=== ") {
+            open = Some((r.to_string(), BTreeMap::new()));
+        } else if let (Some((k, v)), Some(e)) = (line.split_once('='), open.as_mut()) {
+            e.1.insert(k.to_string(), v.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn an_event_being_written_is_not_read() {
+    let done = "=== BOUND6\nnew_ip6_prefix=2001:db8::/56\n=== end\n";
+    assert_eq!(parse_events(done).len(), 1);
+    assert_eq!(parse_events(done)[0].1["new_ip6_prefix"], "2001:db8::/56");
+    assert!(parse_events(&format!("{done}=== RENEW6\nnew_ip6_prefix=x\n"))
+        .iter()
+        .all(|e| e.0 == "BOUND6"));
 }
