@@ -480,3 +480,150 @@ fn the_kernel_discards_for_a_quiet_prefix() {
     apply(&rx, Some(&program(&prefixes(&["::2/128"]), OURS).unwrap())).unwrap();
     assert!(arrives(&rx, &tx, &udp_payload(MessageType::Solicit, None)));
 }
+
+// ------------------------------------------------- against the server itself
+
+/// The policy of a secondary in NORMAL (RENEW-RESPONSIVE) or of a state
+/// that answers no one; the rest as a standalone server's.
+struct Quiet1(duet_core::policy::Responsiveness);
+
+impl duet_core::policy::LeasePolicy for Quiet1 {
+    fn responsiveness(&self, _rel: usize) -> duet_core::policy::Responsiveness {
+        self.0
+    }
+    fn address_classes(&self, _rel: usize) -> [bool; 2] {
+        [true, true]
+    }
+    fn prefix_classes(&self, _rel: usize, _now: duet_core::time::UnixTime) -> Vec<usize> {
+        vec![0, 1]
+    }
+    fn may_reuse(
+        &self,
+        rel: usize,
+        lease: &duet_core::lease::Lease,
+        binding: &duet_core::lease::BindingKey,
+        now: duet_core::time::UnixTime,
+    ) -> bool {
+        duet_core::policy::Standalone::default().may_reuse(rel, lease, binding, now)
+    }
+    fn valid_until_cap(
+        &self,
+        _rel: usize,
+        _lease: Option<&duet_core::lease::Lease>,
+        _now: duet_core::time::UnixTime,
+    ) -> Option<duet_core::time::UnixTime> {
+        None
+    }
+    fn partner_lifetime(
+        &self,
+        _rel: usize,
+        _desired: Duration,
+        _t1: Duration,
+        now: duet_core::time::UnixTime,
+    ) -> duet_core::time::UnixTime {
+        now
+    }
+    fn retire(
+        &self,
+        rel: usize,
+        event: duet_core::policy::Retire,
+        now: duet_core::time::UnixTime,
+    ) -> (duet_core::lease::LeaseState, Option<duet_core::time::UnixTime>) {
+        duet_core::policy::Standalone::default().retire(rel, event, now)
+    }
+    fn state_timeout(
+        &self,
+        _rel: usize,
+        _lease: &duet_core::lease::Lease,
+        _now: duet_core::time::UnixTime,
+    ) -> duet_core::policy::StateTimeout {
+        duet_core::policy::StateTimeout::Never
+    }
+}
+
+fn quiet_server() -> duet_core::dhcp::Dhcpv6Server {
+    let subnet = duet_core::dhcp::Subnet {
+        prefix: "2001:db8:1::/64".parse().unwrap(),
+        interface: Some("eth0".into()),
+        ranges: vec![(
+            "2001:db8:1::100".parse().unwrap(),
+            "2001:db8:1::1ff".parse().unwrap(),
+        )],
+        pd_pools: vec![("2001:db8:8000::/40".parse().unwrap(), 56)],
+        preferred_lifetime: Duration::from_secs(3000),
+        valid_lifetime: Duration::from_secs(4000),
+        renew_time: Duration::from_secs(1000),
+        rebind_time: Duration::from_secs(2000),
+        dns_servers: vec![],
+        domain_search: vec![],
+        preference: 0,
+        rapid_commit: true,
+        relationship: Some(0),
+    };
+    duet_core::dhcp::Dhcpv6Server::new(
+        Duid::new(OURS.to_vec()).unwrap(),
+        vec![subnet],
+        duet_core::dhcp::ServerOptions::default(),
+        1,
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+    /// Whatever a client sends, the filter of a quiet link discards only
+    /// what the server itself would drop there: nobody loses an answer.
+    #[test]
+    fn the_filter_discards_only_what_the_server_drops(
+        mut m in duet_wire::strategy::client_message(),
+        msg_type in proptest::sample::select(vec![1u8, 3, 4, 5, 6, 8, 9, 11, 2, 7]),
+        server_id in proptest::option::of(proptest::prop_oneof![
+            proptest::strategy::Just(OURS.to_vec()),
+            proptest::strategy::Just(THEIRS.to_vec()),
+            proptest::collection::vec(proptest::prelude::any::<u8>(), 1..20),
+        ]),
+        at in 0usize..6,
+        client_id in proptest::prelude::any::<bool>(),
+        unresponsive in proptest::prelude::any::<bool>(),
+        global in proptest::prelude::any::<bool>(),
+    ) {
+        use duet_core::policy::Responsiveness as R;
+        // Mostly the types the filter looks at.
+        m.msg_type = MessageType::from(msg_type);
+        m.options.retain(|o| !matches!(o, DhcpOption::ServerId(_) | DhcpOption::ClientId(_)));
+        if client_id {
+            m.options.insert(0, DhcpOption::ClientId(Duid::new(vec![0, 3, 0, 1, 1, 2, 3, 4, 5, 6]).unwrap()));
+        }
+        if let Some(id) = server_id.and_then(|id| Duid::new(id).ok()) {
+            let at = at.min(m.options.len());
+            m.options.insert(at, DhcpOption::ServerId(id));
+        }
+        let Ok(payload) = m.to_vec() else { return Ok(()) };
+        let source: Ipv6Addr = if global { "2001:db8:1::77".parse().unwrap() } else { link_local() };
+        let prog = program(
+            &Quiet { ifindexes: vec![QUIET], prefixes: vec!["2001:db8:1::/64".parse().unwrap()] },
+            OURS,
+        )
+        .unwrap();
+        let verdict = run(&prog, &datagram(&payload), QUIET, source).unwrap();
+        if verdict == Verdict::Discard {
+            let mut srv = quiet_server();
+            let policy = Quiet1(if unresponsive { R::Unresponsive } else { R::RenewResponsive });
+            let out = srv.handle(
+                duet_core::time::UnixTime(1_800_000_000),
+                duet_core::dhcp::Incoming {
+                    payload: &payload,
+                    source,
+                    interface: Some("eth0"),
+                    multicast: true,
+                },
+                &policy,
+            );
+            proptest::prop_assert!(
+                matches!(out, duet_core::dhcp::Outcome::Dropped(_)),
+                "discarded by the filter but answered by the server: {:?}",
+                m
+            );
+        }
+    }
+}
