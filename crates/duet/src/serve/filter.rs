@@ -14,16 +14,16 @@
 //! The filter discards a datagram only when all of these hold; anything
 //! else, including every message it cannot fully parse, is passed on to
 //! duet, which decides and counts as before:
-//! - it arrived on a quiet interface (see
-//!   [`duet_core::dhcp::Dhcpv6Server::quiet_interfaces`]),
-//! - from a link-local source (so its subnet is the interface's first,
-//!   whose relationship made the interface quiet),
-//! - it is not relayed, and
+//! - it belongs to a quiet subnet (see
+//!   [`duet_core::dhcp::Dhcpv6Server::quiet_links`]): from a link-local
+//!   source on a quiet interface (the interface's first subnet is quiet),
+//!   or from a global source inside a quiet prefix;
+//! - it is not relayed (a relayed message's subnet is the relay's); and
 //! - it is a Solicit, Confirm or Rebind (they never carry a Server
 //!   Identifier, RFC 8415 §16.2, §16.5, §16.7: RENEW-RESPONSIVE drops them),
 //!   or a Request, Renew, Release, Decline or Information-request whose
-//!   Server Identifier is another server's (§16.4 and the like: every server
-//!   drops those).
+//!   Server Identifier, among its first [`MAX_OPTIONS`] options, is whole
+//!   and another server's (§16.4 and the like: every server drops those).
 //!
 //! Discarded datagrams are not counted under `dropped`; the kernel counts
 //! them in the socket's drop count, which `duet ctl status` reports as

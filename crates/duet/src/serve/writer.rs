@@ -166,7 +166,7 @@ impl Writer {
     /// Takes one job. A job that is only acknowledgement bookkeeping
     /// ([`Job::lazy`]) has its messages queued now (they do not report its
     /// changes) and its changes kept for the next commit (at most
-    /// [`LAZY_MAX_DELAY`]). A job with client replies is committed now,
+    /// `LAZY_MAX_DELAY`). A job with client replies is committed now,
     /// with everything pending, unless a commit window is set: then it
     /// waits up to the window for more. A job without replies waits up to
     /// [`QUIET_COMMIT_DELAY`] (or the window, if longer).
