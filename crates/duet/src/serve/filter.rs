@@ -15,11 +15,13 @@
 //! else, including every message it cannot fully parse, is passed on to
 //! duet, which decides and counts as before:
 //! - it belongs to a quiet subnet (see
-//!   [`duet_core::dhcp::Dhcpv6Server::quiet_links`]): from a link-local
-//!   source on a quiet interface (the interface's first subnet is quiet),
-//!   or from a global source inside a quiet prefix;
-//! - it is not relayed (a relayed message's subnet is the relay's); and
-//! - it is a Solicit, Confirm or Rebind (they never carry a Server
+//!   [`duet_core::dhcp::Dhcpv6Server::quiet_links`]): a client's own
+//!   message from a link-local source on a quiet interface (the
+//!   interface's first subnet is quiet) or from a global source inside a
+//!   quiet prefix; or a Relay-forward from a single relay whose
+//!   link-address is inside a quiet prefix, its Relay Message among its
+//!   first [`MAX_RELAY_OPTIONS`] options (relay chains are passed on); and
+//! - the client's message is a Solicit, Confirm or Rebind (they never carry a Server
 //!   Identifier, RFC 8415 §16.2, §16.5, §16.7: RENEW-RESPONSIVE drops them),
 //!   or a Request, Renew, Release, Decline or Information-request whose
 //!   Server Identifier, among its first [`MAX_OPTIONS`] options, is whole
@@ -55,6 +57,13 @@ const JGE: u16 = 0x30;
 const K: u16 = 0x00;
 const X: u16 = 0x08;
 const TAX: u16 = 0x00;
+const TXA: u16 = 0x80;
+const ST: u16 = 0x02;
+const STX: u16 = 0x03;
+const MEM: u16 = 0x60;
+/// Scratch memory: where the options being walked end, and a saved X.
+const M_END: u32 = 0;
+const M_SAVE: u32 = 1;
 
 /// `SKF_AD_OFF + SKF_AD_IFINDEX`: the arrival interface's index.
 const AD_IFINDEX: u32 = (-0x1000i32 + 8) as u32;
@@ -69,6 +78,13 @@ pub const PAYLOAD: u32 = 8;
 /// Server Identifier comes later is passed on.
 pub const MAX_OPTIONS: usize = 12;
 
+/// Options of a Relay-forward looked at, at most, for its Relay Message.
+pub const MAX_RELAY_OPTIONS: usize = 8;
+
+/// Length of a relay message's header (msg-type, hop-count, link-address,
+/// peer-address; RFC 8415 §9).
+const RELAY_HEADER: u32 = 34;
+
 const ACCEPT: u32 = u32::MAX;
 const DISCARD: u32 = 0;
 
@@ -76,8 +92,6 @@ const DISCARD: u32 = 0;
 #[derive(Clone, Copy)]
 enum To {
     Next,
-    Accept,
-    Discard,
     Label(usize),
 }
 
@@ -97,6 +111,9 @@ pub enum FilterError {
     /// No interface is quiet: nothing to filter.
     #[error("no quiet interface")]
     Nothing,
+    /// A jump backwards or to no label (a bug in the program's writer).
+    #[error("the socket filter has a jump backwards or to nowhere")]
+    BadJump,
 }
 
 /// Where the filter discards: the subnet of a client with a link-local
@@ -125,98 +142,141 @@ fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>
     if quiet.ifindexes.is_empty() && quiet.prefixes.is_empty() {
         return Err(FilterError::Nothing);
     }
-    const MESSAGE: usize = 0;
-    const SCAN: usize = 1;
-    const COMPARE: usize = 2;
-    const GLOBAL: usize = 3;
-    const LINK: usize = 4;
-    const NEXT_PREFIX: usize = 5; // + i
-    let mut p = vec![
-        // A link-local source (fe80::/10): the arrival interface is a quiet one.
-        Ins::Op(LD | H | ABS, NET_SOURCE),
-        Ins::Op(ALU | AND | K, link_local.0),
-        Ins::Jump(JMP | JEQ | K, link_local.1, To::Label(LINK), To::Label(GLOBAL)),
-        Ins::Label(LINK),
-        Ins::Op(LD | W | ABS, AD_IFINDEX),
-    ];
+    // Block order matters beyond jumping forward: the kernel checks that
+    // scratch memory is written before it is read by following the program
+    // in order, returns included (net/core/filter.c,
+    // check_load_and_stores). So each block that reads M_END starts right
+    // after a jump, never after a return.
+    let mut a = Asm::default();
+    let (scan, compare) = (a.label(), a.label());
+
+    // ---- which message: a relayed one, or a client's own.
+    let (relay, link, global, to_direct, direct) = (a.label(), a.label(), a.label(), a.label(), a.label());
+    let accept0 = a.label();
+    a.op(LD | W | LEN, 0);
+    a.jump(JGE | K, PAYLOAD + 4, To::Next, To::Label(accept0));
+    a.op(LD | B | ABS, PAYLOAD);
+    a.jump(JEQ | K, 12, To::Label(relay), To::Next);
+    // A link-local source (fe80::/10): the arrival interface is a quiet one.
+    a.op(LD | H | ABS, NET_SOURCE);
+    a.op(ALU | AND | K, link_local.0);
+    a.jump(JEQ | K, link_local.1, To::Label(link), To::Label(global));
+    a.place(link);
+    a.op(LD | W | ABS, AD_IFINDEX);
     for &i in &quiet.ifindexes {
-        p.push(Ins::Jump(JMP | JEQ | K, i, To::Label(MESSAGE), To::Next));
+        a.jump(JEQ | K, i, To::Label(to_direct), To::Next);
     }
-    p.push(Ins::Jump(JMP | JA, 0, To::Accept, To::Accept));
+    a.goto(To::Label(accept0));
     // Any other source: it is in a quiet prefix.
-    p.push(Ins::Label(GLOBAL));
-    for (n, prefix) in quiet.prefixes.iter().enumerate() {
-        let bits = u128::from(prefix.addr());
-        let len = u32::from(prefix.len());
-        let words = len.div_ceil(32);
-        for w in 0..words {
-            let shift = 96 - 32 * w;
-            let value = u32::try_from((bits >> shift) & 0xffff_ffff).unwrap_or(0);
-            let in_word = (len - 32 * w).min(32);
-            let mask = u32::MAX.checked_shl(32 - in_word).unwrap_or(0);
-            p.push(Ins::Op(LD | W | ABS, NET_SOURCE + 4 * w));
-            if mask != u32::MAX {
-                p.push(Ins::Op(ALU | AND | K, mask));
-            }
-            let matched = if w + 1 == words {
-                To::Label(MESSAGE)
-            } else {
-                To::Next
-            };
-            p.push(Ins::Jump(
-                JMP | JEQ | K,
-                value & mask,
-                matched,
-                To::Label(NEXT_PREFIX + n),
-            ));
-        }
-        if words == 0 {
-            p.push(Ins::Jump(JMP | JA, 0, To::Label(MESSAGE), To::Label(MESSAGE)));
-        }
-        p.push(Ins::Label(NEXT_PREFIX + n));
+    a.place(global);
+    a.prefix_match(
+        NET_SOURCE,
+        &quiet.prefixes,
+        To::Label(to_direct),
+        To::Label(accept0),
+    );
+    a.place(to_direct);
+    a.goto(To::Label(direct));
+    a.place(accept0);
+    a.op(RET | K, ACCEPT);
+
+    // ---- a Relay-forward from one relay (RFC 8415 §19.1): its subnet is
+    // the one containing its link-address; deeper chains are passed on.
+    let (accept2, discard2, setup2, specified, options, relayed) =
+        (a.label(), a.label(), a.label(), a.label(), a.label(), a.label());
+    a.place(relay);
+    a.op(LD | W | LEN, 0);
+    a.jump(JGE | K, PAYLOAD + RELAY_HEADER + 4, To::Next, To::Label(accept2));
+    // An unspecified link-address selects no subnet by address.
+    for w in 0..4 {
+        a.op(LD | W | ABS, PAYLOAD + 2 + 4 * w);
+        let none = if w == 3 { To::Label(accept2) } else { To::Next };
+        a.jump(JEQ | K, 0, none, To::Label(specified));
     }
-    p.push(Ins::Jump(JMP | JA, 0, To::Accept, To::Accept));
-    p.push(Ins::Label(MESSAGE));
-    // The message type, if there is one.
-    p.push(Ins::Op(LD | W | LEN, 0));
-    p.push(Ins::Jump(JMP | JGE | K, PAYLOAD + 4, To::Next, To::Accept));
-    p.push(Ins::Op(LD | B | ABS, PAYLOAD));
-    for t in [1, 4, 6] {
-        // Solicit, Confirm, Rebind
-        p.push(Ins::Jump(JMP | JEQ | K, t, To::Discard, To::Next));
+    a.place(specified);
+    a.prefix_match(
+        PAYLOAD + 2,
+        &quiet.prefixes,
+        To::Label(options),
+        To::Label(accept2),
+    );
+    // Walk the relay's options to its Relay Message.
+    a.place(options);
+    a.op(LDX | W | IMM, PAYLOAD + RELAY_HEADER);
+    for _ in 0..MAX_RELAY_OPTIONS {
+        a.op(LD | W | LEN, 0);
+        a.op(ALU | SUB | K, 4);
+        a.jump(JGE | X, 0, To::Next, To::Label(accept2));
+        a.op(LD | H | IND, 0);
+        a.jump(JEQ | K, 9, To::Label(relayed), To::Next);
+        a.next_option();
     }
-    for t in [3, 5, 8, 9, 11] {
-        // Request, Renew, Release, Decline, Information-request
-        p.push(Ins::Jump(JMP | JEQ | K, t, To::Label(SCAN), To::Next));
-    }
-    p.push(Ins::Jump(JMP | JA, 0, To::Accept, To::Accept));
-    // Walk the options (X = offset of the next one) to the Server Identifier.
-    p.push(Ins::Label(SCAN));
-    p.push(Ins::Op(LDX | W | IMM, PAYLOAD + 4));
+    a.goto(To::Label(accept2));
+    // The relayed message is at X + 4 and ends at X + 4 + its length, which
+    // must be inside the datagram and hold at least its 4-byte header.
+    a.place(relayed);
+    a.op(LD | H | IND, 2);
+    a.jump(JGE | K, 4, To::Next, To::Label(accept2));
+    a.op(ALU | ADD | K, 4);
+    a.op(ALU | ADD | X, 0);
+    a.op(ST, M_END);
+    a.op(STX, M_SAVE);
+    a.op(MISC | TAX, 0);
+    a.op(LD | W | LEN, 0);
+    a.jump(JGE | X, 0, To::Next, To::Label(accept2));
+    a.op(LDX | W | MEM, M_SAVE);
+    a.op(LD | B | IND, 4);
+    a.message_type(To::Label(setup2), To::Label(discard2), To::Label(accept2));
+    a.place(setup2);
+    a.op(MISC | TXA, 0);
+    a.op(ALU | ADD | K, 8);
+    a.op(MISC | TAX, 0);
+    a.goto(To::Label(scan));
+    a.place(accept2);
+    a.op(RET | K, ACCEPT);
+    a.place(discard2);
+    a.op(RET | K, DISCARD);
+
+    // ---- a client's own message: its options end with the datagram.
+    let (accept1, discard1) = (a.label(), a.label());
+    a.place(direct);
+    a.op(LD | W | LEN, 0);
+    a.op(ST, M_END);
+    a.op(LD | B | ABS, PAYLOAD);
+    let setup1 = a.label();
+    a.message_type(To::Label(setup1), To::Label(discard1), To::Label(accept1));
+    a.place(accept1);
+    a.op(RET | K, ACCEPT);
+    a.place(discard1);
+    a.op(RET | K, DISCARD);
+    a.place(setup1);
+    a.op(LDX | W | IMM, PAYLOAD + 4);
+
+    // ---- walk the options from X to M_END, to the Server Identifier.
+    let (accept3, discard3) = (a.label(), a.label());
+    a.place(scan);
     for _ in 0..MAX_OPTIONS {
-        // Stop (pass) unless a whole option header is there: len - 4 >= X.
-        p.push(Ins::Op(LD | W | LEN, 0));
-        p.push(Ins::Op(ALU | SUB | K, 4));
-        p.push(Ins::Jump(JMP | JGE | X, 0, To::Next, To::Accept));
-        p.push(Ins::Op(LD | H | IND, 0));
-        p.push(Ins::Jump(JMP | JEQ | K, 2, To::Label(COMPARE), To::Next));
-        p.push(Ins::Op(LD | H | IND, 2));
-        p.push(Ins::Op(ALU | ADD | K, 4));
-        p.push(Ins::Op(ALU | ADD | X, 0));
-        p.push(Ins::Op(MISC | TAX, 0));
+        // Stop (pass) unless a whole option header is there: end - 4 >= X
+        // (end is at least 12: no wrapping).
+        a.op(LD | MEM, M_END);
+        a.op(ALU | SUB | K, 4);
+        a.jump(JGE | X, 0, To::Next, To::Label(accept3));
+        a.op(LD | H | IND, 0);
+        a.jump(JEQ | K, 2, To::Label(compare), To::Next);
+        a.next_option();
     }
-    p.push(Ins::Jump(JMP | JA, 0, To::Accept, To::Accept));
+    a.goto(To::Label(accept3));
     // A Server Identifier at X: another server's unless it is ours, byte
     // for byte (a truncated one is passed on, for duet to count).
-    p.push(Ins::Label(COMPARE));
+    a.place(compare);
     let len = u32::try_from(duid.len()).map_err(|_| FilterError::TooLong(duid.len()))?;
-    p.push(Ins::Op(LD | H | IND, 2));
-    p.push(Ins::Jump(JMP | JEQ | K, len, To::Next, To::Discard));
-    // The whole identifier is there: len - (4 + L) >= X, without wrapping.
-    p.push(Ins::Op(LD | W | LEN, 0));
-    p.push(Ins::Jump(JMP | JGE | K, 4 + len, To::Next, To::Accept));
-    p.push(Ins::Op(ALU | SUB | K, 4 + len));
-    p.push(Ins::Jump(JMP | JGE | X, 0, To::Next, To::Accept));
+    a.op(LD | H | IND, 2);
+    a.jump(JEQ | K, len, To::Next, To::Label(discard3));
+    // The whole identifier is there: end - (4 + L) >= X, without wrapping.
+    a.op(LD | MEM, M_END);
+    a.jump(JGE | K, 4 + len, To::Next, To::Label(accept3));
+    a.op(ALU | SUB | K, 4 + len);
+    a.jump(JGE | X, 0, To::Next, To::Label(accept3));
     let mut at = 0usize;
     while at < duid.len() {
         let rest = duid.get(at..).unwrap_or_default();
@@ -227,12 +287,89 @@ fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>
         };
         let value = rest.iter().take(n).fold(0u32, |v, b| (v << 8) | u32::from(*b));
         let offset = u32::try_from(4 + at).map_err(|_| FilterError::TooLong(at))?;
-        p.push(Ins::Op(LD | size | IND, offset));
-        p.push(Ins::Jump(JMP | JEQ | K, value, To::Next, To::Discard));
+        a.op(LD | size | IND, offset);
+        a.jump(JEQ | K, value, To::Next, To::Label(discard3));
         at += n;
     }
-    p.push(Ins::Jump(JMP | JA, 0, To::Accept, To::Accept));
-    assemble(&p)
+    a.place(accept3);
+    a.op(RET | K, ACCEPT);
+    a.place(discard3);
+    a.op(RET | K, DISCARD);
+    assemble(&a.p)
+}
+
+/// A program being written: instructions with symbolic jumps.
+#[derive(Default)]
+struct Asm {
+    p: Vec<Ins>,
+    labels: usize,
+}
+
+impl Asm {
+    fn label(&mut self) -> usize {
+        self.labels += 1;
+        self.labels - 1
+    }
+    fn place(&mut self, l: usize) {
+        self.p.push(Ins::Label(l));
+    }
+    fn op(&mut self, code: u16, k: u32) {
+        self.p.push(Ins::Op(code, k));
+    }
+    /// A conditional jump (`code` without the class).
+    fn jump(&mut self, code: u16, k: u32, t: To, f: To) {
+        self.p.push(Ins::Jump(JMP | code, k, t, f));
+    }
+    fn goto(&mut self, t: To) {
+        self.p.push(Ins::Jump(JMP | JA, 0, t, t));
+    }
+    /// X += 4 + the length of the option at X.
+    fn next_option(&mut self) {
+        self.op(LD | H | IND, 2);
+        self.op(ALU | ADD | K, 4);
+        self.op(ALU | ADD | X, 0);
+        self.op(MISC | TAX, 0);
+    }
+    /// With the message type in A: Solicit, Confirm and Rebind go to
+    /// `discard` (they never carry a Server Identifier, which a
+    /// RENEW-RESPONSIVE server needs), the types that name their server to
+    /// `scan`, everything else to `accept`.
+    fn message_type(&mut self, scan: To, discard: To, accept: To) {
+        for t in [1, 4, 6] {
+            self.jump(JEQ | K, t, discard, To::Next);
+        }
+        for t in [3, 5, 8, 9, 11] {
+            // Request, Renew, Release, Decline, Information-request
+            self.jump(JEQ | K, t, scan, To::Next);
+        }
+        self.goto(accept);
+    }
+    /// Jumps to `matched` if the address at `base` (absolute offset) is in
+    /// one of `prefixes`, else to `none`.
+    fn prefix_match(&mut self, base: u32, prefixes: &[Ipv6Prefix], matched: To, none: To) {
+        for prefix in prefixes {
+            let next = self.label();
+            let bits = u128::from(prefix.addr());
+            let len = u32::from(prefix.len());
+            let words = len.div_ceil(32);
+            for w in 0..words {
+                let value = u32::try_from((bits >> (96 - 32 * w)) & 0xffff_ffff).unwrap_or(0);
+                let in_word = (len - 32 * w).min(32);
+                let mask = u32::MAX.checked_shl(32 - in_word).unwrap_or(0);
+                self.op(LD | W | ABS, base.wrapping_add(4 * w));
+                if mask != u32::MAX {
+                    self.op(ALU | AND | K, mask);
+                }
+                let hit = if w + 1 == words { matched } else { To::Next };
+                self.jump(JEQ | K, value & mask, hit, To::Label(next));
+            }
+            if words == 0 {
+                self.goto(matched);
+            }
+            self.place(next);
+        }
+        self.goto(none);
+    }
 }
 
 /// One classic BPF instruction (`struct sock_filter`).
@@ -271,35 +408,38 @@ pub fn apply(sock: &impl std::os::fd::AsFd, prog: Option<&[Insn]>) -> std::io::R
 /// Resolves labels and jumps into instructions, with `ret ACCEPT` and
 /// `ret DISCARD` at the end.
 fn assemble(p: &[Ins]) -> Result<Vec<Insn>, FilterError> {
-    let mut labels = Vec::new();
+    let mut labels: Vec<Option<usize>> = Vec::new();
     let mut n = 0usize;
     for ins in p {
         match ins {
             Ins::Label(l) => {
                 if labels.len() <= *l {
-                    labels.resize(*l + 1, 0);
+                    labels.resize(*l + 1, None);
                 }
                 if let Some(slot) = labels.get_mut(*l) {
-                    *slot = n;
+                    *slot = Some(n);
                 }
             }
             _ => n += 1,
         }
     }
-    let (accept, discard) = (n, n + 1);
-    let mut out = Vec::with_capacity(n + 2);
+    let mut out = Vec::with_capacity(n);
     for ins in p {
         let here = out.len();
-        let distance = |to: To| -> usize {
+        // Classic BPF jumps only forward.
+        let distance = |to: To| -> Result<usize, FilterError> {
             let target = match to {
-                To::Next => here + 1,
-                To::Accept => accept,
-                To::Discard => discard,
-                To::Label(l) => labels.get(l).copied().unwrap_or(accept),
+                To::Next => Some(here + 1),
+                To::Label(l) => labels.get(l).copied().flatten(),
             };
-            target.saturating_sub(here + 1)
+            target
+                .and_then(|t| t.checked_sub(here + 1))
+                .ok_or(FilterError::BadJump)
         };
-        let short = |to: To| u8::try_from(distance(to)).map_err(|_| FilterError::TooLong(distance(to)));
+        let short = |to: To| -> Result<u8, FilterError> {
+            let d = distance(to)?;
+            u8::try_from(d).map_err(|_| FilterError::TooLong(d))
+        };
         match *ins {
             Ins::Label(_) => {}
             Ins::Op(code, k) => out.push(Insn {
@@ -309,12 +449,15 @@ fn assemble(p: &[Ins]) -> Result<Vec<Insn>, FilterError> {
                 k,
             }),
             // An unconditional jump's offset is its operand.
-            Ins::Jump(code, _, t, _) if code == JMP | JA => out.push(Insn {
-                code,
-                jt: 0,
-                jf: 0,
-                k: u32::try_from(distance(t)).map_err(|_| FilterError::TooLong(distance(t)))?,
-            }),
+            Ins::Jump(code, _, t, _) if code == JMP | JA => {
+                let d = distance(t)?;
+                out.push(Insn {
+                    code,
+                    jt: 0,
+                    jf: 0,
+                    k: u32::try_from(d).map_err(|_| FilterError::TooLong(d))?,
+                })
+            }
             Ins::Jump(code, k, t, f) => out.push(Insn {
                 code,
                 jt: short(t)?,
@@ -323,19 +466,11 @@ fn assemble(p: &[Ins]) -> Result<Vec<Insn>, FilterError> {
             }),
         }
     }
-    out.push(Insn {
-        code: RET | K,
-        jt: 0,
-        jf: 0,
-        k: ACCEPT,
-    });
-    out.push(Insn {
-        code: RET | K,
-        jt: 0,
-        jf: 0,
-        k: DISCARD,
-    });
-    Ok(out)
+    // Every path ends in a return: the last instruction is one.
+    match out.last() {
+        Some(i) if i.code == RET | K => Ok(out),
+        _ => Err(FilterError::BadJump),
+    }
 }
 
 #[cfg(test)]

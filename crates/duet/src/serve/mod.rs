@@ -372,12 +372,12 @@ impl Core {
         }
     }
 
-    /// Brings the kernel filter of the multicast socket up to date with the
-    /// failover states (see [`filter`]): interfaces where no subnet answers
-    /// new clients get one, the others none.
+    /// Brings the kernel filter of the DHCPv6 sockets up to date with the
+    /// failover states (see [`filter`]): where no subnet answers new
+    /// clients, the sockets get one; when nothing is quiet, none.
     fn update_filter(&mut self) {
         self.filter_stale = false;
-        if !self.cfg.server.kernel_filter || self.cfg.server.interfaces.is_empty() {
+        if !self.cfg.server.kernel_filter {
             return;
         }
         let links = self.srv.quiet_links(&self.rels);
@@ -394,8 +394,6 @@ impl Core {
         if quiet == self.filtered {
             return;
         }
-        // The multicast socket is the first one when interfaces are set.
-        let Some(sock) = self.sockets.first() else { return };
         let prog = match filter::program(&quiet, self.duid.as_bytes()) {
             Ok(p) => Some(p),
             Err(filter::FilterError::Nothing) => None,
@@ -404,25 +402,28 @@ impl Core {
                 None
             }
         };
-        match filter::apply(sock.as_ref(), prog.as_deref()) {
-            Ok(()) => {
-                let names: Vec<&str> = quiet
-                    .ifindexes
-                    .iter()
-                    .filter_map(|i| self.ifnames.get(i).map(String::as_str))
-                    .collect();
-                let prefixes: Vec<String> = quiet.prefixes.iter().map(ToString::to_string).collect();
-                if prog.is_some() {
-                    tracing::info!(interfaces = ?names, ?prefixes, "kernel filter on: client messages that no subnet may answer are discarded before duet sees them");
-                    self.filtered = quiet;
-                } else {
-                    tracing::info!("kernel filter off: every client message is seen");
-                    self.filtered = filter::Quiet::default();
-                }
+        let mut failed = false;
+        for sock in &self.sockets {
+            if let Err(e) = filter::apply(sock.as_ref(), prog.as_deref()) {
+                tracing::warn!(error = %e, "cannot set the kernel filter on a socket; it sees every client message");
+                failed = true;
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot set the kernel filter; every client message will be seen")
-            }
+        }
+        if failed {
+            return; // tried again at the next state change
+        }
+        if prog.is_some() {
+            let names: Vec<&str> = quiet
+                .ifindexes
+                .iter()
+                .filter_map(|i| self.ifnames.get(i).map(String::as_str))
+                .collect();
+            let prefixes: Vec<String> = quiet.prefixes.iter().map(ToString::to_string).collect();
+            tracing::info!(interfaces = ?names, ?prefixes, "kernel filter on: client messages that no subnet may answer are discarded before duet sees them");
+            self.filtered = quiet;
+        } else {
+            tracing::info!("kernel filter off: every client message is seen");
+            self.filtered = filter::Quiet::default();
         }
     }
 

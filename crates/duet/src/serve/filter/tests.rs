@@ -55,6 +55,9 @@ fn run(prog: &[Insn], udp: &[u8], ifindex: u32, source: Ipv6Addr) -> Result<Verd
         Ok(b.iter().fold(0, |v, x| (v << 8) | u32::from(*x)))
     };
     let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+    // The kernel refuses a program that may read scratch memory before
+    // writing it; so does this interpreter, on the path taken.
+    let mut mem: [Option<u32>; 16] = [None; 16];
     let len = udp.len() as u32;
     loop {
         let i = prog[pc];
@@ -69,7 +72,11 @@ fn run(prog: &[Insn], udp: &[u8], ifindex: u32, source: Ipv6Addr) -> Result<Verd
             (LD, ABS) => a = load(i.k, size(i.code))?,
             (LD, IND) => a = load(x.wrapping_add(i.k), size(i.code))?,
             (LD, LEN) => a = len,
+            (LD, MEM) => a = mem[i.k as usize].expect("scratch memory read before written"),
             (LDX, IMM) => x = i.k,
+            (LDX, MEM) => x = mem[i.k as usize].expect("scratch memory read before written"),
+            (ST, _) => mem[i.k as usize] = Some(a),
+            (STX, _) => mem[i.k as usize] = Some(x),
             (ALU, _) => {
                 let v = if i.code & X != 0 { x } else { i.k };
                 a = match i.code & 0xf0 {
@@ -96,6 +103,7 @@ fn run(prog: &[Insn], udp: &[u8], ifindex: u32, source: Ipv6Addr) -> Result<Verd
                     Verdict::Accept
                 })
             }
+            (MISC, _) if i.code & 0xf8 == TXA => a = x,
             (MISC, _) => x = a,
             other => panic!("opcode {other:?}"),
         }
@@ -583,6 +591,7 @@ proptest::proptest! {
         client_id in proptest::prelude::any::<bool>(),
         unresponsive in proptest::prelude::any::<bool>(),
         global in proptest::prelude::any::<bool>(),
+        relay in proptest::option::of((proptest::prelude::any::<bool>(), 0usize..3)),
     ) {
         use duet_core::policy::Responsiveness as R;
         // Mostly the types the filter looks at.
@@ -595,8 +604,15 @@ proptest::proptest! {
             let at = at.min(m.options.len());
             m.options.insert(at, DhcpOption::ServerId(id));
         }
-        let Ok(payload) = m.to_vec() else { return Ok(()) };
-        let source: Ipv6Addr = if global { "2001:db8:1::77".parse().unwrap() } else { link_local() };
+        let Ok(mut payload) = m.to_vec() else { return Ok(()) };
+        let mut source: Ipv6Addr = if global { "2001:db8:1::77".parse().unwrap() } else { link_local() };
+        if let Some((on_link, before)) = relay {
+            // Through one relay, whose link-address is on the quiet subnet
+            // or not, from the relay's own address.
+            let link = if on_link { "2001:db8:1::1" } else { "2001:db8:2::1" };
+            payload = relayed(link, before, &payload)[8..].to_vec();
+            source = "2001:db8:99::1".parse().unwrap();
+        }
         let prog = program(
             &Quiet { ifindexes: vec![QUIET], prefixes: vec!["2001:db8:1::/64".parse().unwrap()] },
             OURS,
@@ -612,7 +628,7 @@ proptest::proptest! {
                     payload: &payload,
                     source,
                     interface: Some("eth0"),
-                    multicast: true,
+                    multicast: relay.is_none(),
                 },
                 &policy,
             );
@@ -623,4 +639,155 @@ proptest::proptest! {
             );
         }
     }
+}
+
+/// The kernel's static check of scratch memory (net/core/filter.c,
+/// `check_load_and_stores`), which follows the program in order, returns
+/// included: a program it refuses cannot be attached.
+fn kernel_accepts_memory_use(prog: &[Insn]) -> bool {
+    let mut masks = vec![u16::MAX; prog.len()];
+    let mut valid: u16 = 0;
+    for (pc, i) in prog.iter().enumerate() {
+        valid &= masks[pc];
+        match i.code {
+            c if c == ST || c == STX => valid |= 1 << i.k,
+            c if (c == LD | MEM || c == LDX | MEM) && valid & (1 << i.k) == 0 => return false,
+            c if c == JMP | JA => {
+                masks[pc + 1 + i.k as usize] &= valid;
+                valid = u16::MAX;
+            }
+            c if c & 0x07 == JMP => {
+                masks[pc + 1 + usize::from(i.jt)] &= valid;
+                masks[pc + 1 + usize::from(i.jf)] &= valid;
+                valid = u16::MAX;
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+#[test]
+fn every_program_passes_the_kernels_memory_check() {
+    // The replica refuses what the kernel refuses: a read after a return
+    // that no store precedes in program order.
+    let st = |k| Insn {
+        code: ST,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let ld = |k| Insn {
+        code: LD | MEM,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let ret = Insn {
+        code: RET | K,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    };
+    assert!(kernel_accepts_memory_use(&[st(0), ld(0), ret]));
+    assert!(!kernel_accepts_memory_use(&[ret, ld(0), ret]));
+    assert!(!kernel_accepts_memory_use(&[st(1), ld(0), ret]));
+    for len in 1..=130usize {
+        let duid: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        for quiet in [
+            links(&[1]),
+            prefixes(&["2001:db8:1::/64"]),
+            Quiet {
+                ifindexes: vec![1, 2, 3, 4],
+                prefixes: ["2001:db8:1::/64", "2001:db8:2::/48", "::/0", "2001:db8:3::1/128"]
+                    .iter()
+                    .map(|p| p.parse().unwrap())
+                    .collect(),
+            },
+        ] {
+            let prog = program(&quiet, &duid).unwrap();
+            assert!(kernel_accepts_memory_use(&prog), "{len} {quiet:?}");
+        }
+    }
+}
+
+/// A Relay-forward from one relay with `link` as its link-address,
+/// `before` Interface-ID options ahead of the Relay Message with `inner`.
+fn relayed(link: &str, before: usize, inner: &[u8]) -> Vec<u8> {
+    let mut p = vec![12, 0];
+    p.extend_from_slice(&link.parse::<Ipv6Addr>().unwrap().octets());
+    p.extend_from_slice(&link_local().octets());
+    for _ in 0..before {
+        p.extend_from_slice(&[0, 18, 0, 3, b'e', b't', b'h']);
+    }
+    p.extend_from_slice(&9u16.to_be_bytes());
+    p.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+    p.extend_from_slice(inner);
+    datagram(&p)
+}
+
+fn relay_verdict(d: &[u8]) -> Verdict {
+    let prog = program(&prefixes(&["2001:db8:1::/64"]), OURS).unwrap();
+    // From a relay's own global address, outside every subnet.
+    run(&prog, d, 99, "2001:db8:99::1".parse().unwrap()).unwrap()
+}
+
+#[test]
+fn a_relayed_message_is_judged_by_its_relays_link_address() {
+    let solicit = &udp(MessageType::Solicit, None, 0)[8..];
+    let theirs = &udp(MessageType::Request, Some(THEIRS), 2)[8..];
+    let ours = &udp(MessageType::Request, Some(OURS), 2)[8..];
+    assert_eq!(
+        relay_verdict(&relayed("2001:db8:1::1", 0, solicit)),
+        Verdict::Discard
+    );
+    assert_eq!(
+        relay_verdict(&relayed("2001:db8:1::1", 1, theirs)),
+        Verdict::Discard
+    );
+    assert_eq!(relay_verdict(&relayed("2001:db8:1::1", 1, ours)), Verdict::Accept);
+    // Another subnet's link, or none (the subnet is found another way).
+    assert_eq!(
+        relay_verdict(&relayed("2001:db8:2::1", 0, solicit)),
+        Verdict::Accept
+    );
+    assert_eq!(relay_verdict(&relayed("::", 0, solicit)), Verdict::Accept);
+    // The Relay Message too far on, and relay chains: passed on.
+    let far = MAX_RELAY_OPTIONS;
+    assert_eq!(
+        relay_verdict(&relayed("2001:db8:1::1", far - 1, solicit)),
+        Verdict::Discard
+    );
+    assert_eq!(
+        relay_verdict(&relayed("2001:db8:1::1", far, solicit)),
+        Verdict::Accept
+    );
+    let chain = relayed("2001:db8:1::1", 0, solicit);
+    assert_eq!(
+        relay_verdict(&relayed("2001:db8:1::1", 0, &chain[8..])),
+        Verdict::Accept
+    );
+    // A Relay Message longer than the datagram, and every cut of one.
+    let whole = relayed("2001:db8:1::1", 1, theirs);
+    for n in 0..whole.len() {
+        assert_eq!(relay_verdict(&whole[..n]), Verdict::Accept, "{n} bytes");
+    }
+}
+
+#[test]
+fn the_kernel_discards_a_relayed_solicit_for_a_quiet_link() {
+    let rx = UdpSocket::bind("[::1]:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    apply(
+        &rx,
+        Some(&program(&prefixes(&["2001:db8:1::/64"]), OURS).unwrap()),
+    )
+    .unwrap();
+    let tx = UdpSocket::bind("[::1]:0").unwrap();
+    tx.connect(rx.local_addr().unwrap()).unwrap();
+    let solicit = &udp(MessageType::Solicit, None, 0)[8..];
+    let renew = &udp(MessageType::Renew, Some(OURS), 0)[8..];
+    assert!(!arrives(&rx, &tx, &relayed("2001:db8:1::1", 1, solicit)[8..]));
+    assert!(arrives(&rx, &tx, &relayed("2001:db8:1::1", 1, renew)[8..]));
+    assert!(arrives(&rx, &tx, &relayed("2001:db8:2::1", 1, solicit)[8..]));
 }
