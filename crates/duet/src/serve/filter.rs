@@ -203,15 +203,13 @@ fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>
     // Walk the relay's options to its Relay Message.
     a.place(options);
     a.op(LDX | W | IMM, PAYLOAD + RELAY_HEADER);
-    for _ in 0..MAX_RELAY_OPTIONS {
-        a.op(LD | W | LEN, 0);
-        a.op(ALU | SUB | K, 4);
-        a.jump(JGE | X, 0, To::Next, To::Label(accept2));
-        a.op(LD | H | IND, 0);
-        a.jump(JEQ | K, 9, To::Label(relayed), To::Next);
-        a.next_option();
-    }
-    a.goto(To::Label(accept2));
+    a.find_option(
+        LD | W | LEN,
+        9,
+        MAX_RELAY_OPTIONS,
+        To::Label(relayed),
+        To::Label(accept2),
+    );
     // The relayed message is at X + 4 and ends at X + 4 + its length, which
     // must be inside the datagram and hold at least its 4-byte header.
     a.place(relayed);
@@ -255,17 +253,7 @@ fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>
     // ---- walk the options from X to M_END, to the Server Identifier.
     let (accept3, discard3) = (a.label(), a.label());
     a.place(scan);
-    for _ in 0..MAX_OPTIONS {
-        // Stop (pass) unless a whole option header is there: end - 4 >= X
-        // (end is at least 12: no wrapping).
-        a.op(LD | MEM, M_END);
-        a.op(ALU | SUB | K, 4);
-        a.jump(JGE | X, 0, To::Next, To::Label(accept3));
-        a.op(LD | H | IND, 0);
-        a.jump(JEQ | K, 2, To::Label(compare), To::Next);
-        a.next_option();
-    }
-    a.goto(To::Label(accept3));
+    a.find_option(LD | MEM, 2, MAX_OPTIONS, To::Label(compare), To::Label(accept3));
     // A Server Identifier at X: another server's unless it is ours, byte
     // for byte (a truncated one is passed on, for duet to count).
     a.place(compare);
@@ -323,6 +311,22 @@ impl Asm {
     fn goto(&mut self, t: To) {
         self.p.push(Ins::Jump(JMP | JA, 0, t, t));
     }
+    /// Walks at most `max` options from X (A ← `end` must load where they
+    /// end: the datagram's length, or M_END; it is at least 12, so `end - 4`
+    /// cannot wrap) to the first with `code`: jumps to `found` with X at it,
+    /// or to `none` when an option header would not fit or none matched.
+    fn find_option(&mut self, end: u16, code: u32, max: usize, found: To, none: To) {
+        for _ in 0..max {
+            self.op(end, M_END);
+            self.op(ALU | SUB | K, 4);
+            self.jump(JGE | X, 0, To::Next, none);
+            self.op(LD | H | IND, 0);
+            self.jump(JEQ | K, code, found, To::Next);
+            self.next_option();
+        }
+        self.goto(none);
+    }
+
     /// X += 4 + the length of the option at X.
     fn next_option(&mut self) {
         self.op(LD | H | IND, 2);
