@@ -180,8 +180,9 @@ fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>
     a.place(accept0);
     a.op(RET | K, ACCEPT);
 
-    // ---- a Relay-forward from one relay (RFC 8415 §19.1): its subnet is
-    // the one containing its link-address; deeper chains are passed on.
+    // ---- a Relay-forward from one relay (RFC 8415 §9): its subnet is the
+    // one containing its link-address, a zero one being ignored (§13.1);
+    // deeper chains are passed on.
     let (accept2, discard2, setup2, specified, options, relayed) =
         (a.label(), a.label(), a.label(), a.label(), a.label(), a.label());
     a.place(relay);
