@@ -258,7 +258,7 @@ import json, sys
 try:
     c = json.load(sys.stdin)["counters"]
     d = c.get("dropped", {})
-    print(",".join(str(c.get(k, "")) for k in ("received", "queue-overflow", "replies-sent", "commits", "committed-records"))
+    print(",".join(str(c.get(k, "")) for k in ("received", "socket-drops", "replies-sent", "commits", "committed-records"))
           + "," + str(sum(d.values())) + "," + "/".join(f"{k}:{v}" for k, v in sorted(d.items())))
 except Exception:
     print(",,,,,,")' 2>/dev/null || echo ",,,,,,"

@@ -248,7 +248,7 @@ duet_counters() {  # received,queue_overflow,replies_sent,commits,committed_reco
 import json, sys
 try:
     c = json.load(sys.stdin)["counters"]
-    print(",".join(str(c.get(k, "")) for k in ("received", "queue-overflow", "replies-sent", "commits", "committed-records")) + "," + str(sum(c.get("dropped", {}).values())))
+    print(",".join(str(c.get(k, "")) for k in ("received", "socket-drops", "replies-sent", "commits", "committed-records")) + "," + str(sum(c.get("dropped", {}).values())))
 except Exception:
     print(",,,,,")'
 }

@@ -116,8 +116,8 @@ pub fn status(socket: &Path, json: bool) -> anyhow::Result<()> {
     }
     let c = &s.counters;
     println!(
-        "counters received {} replies {} commits {} queue-overflow {} dropped {:?}",
-        c.received, c.replies_sent, c.commits, c.queue_overflow, c.dropped
+        "counters received {} replies {} commits {} socket-drops {} dropped {:?}",
+        c.received, c.replies_sent, c.commits, c.socket_drops, c.dropped
     );
     Ok(())
 }

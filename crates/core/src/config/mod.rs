@@ -19,7 +19,7 @@
 //! | `server.data-dir` | required | server DUID, lease store, failover state (relative: to the config file's directory) |
 //! | `server.interfaces` | `[]` | links to serve on-link clients on (join ff02::1:2) |
 //! | `server.listen` | `[]` | extra unicast sockets, `"[2001:db8::1]:547"`; port defaults to 547 |
-//! | `server.queue-size` | 4096 | bounded receive queue into the core; overflow is dropped and counted |
+//! | `server.queue-size` | 4096 | datagrams the receive queue holds (each socket's receive buffer, 1 KiB per datagram); what overflows it is dropped and counted (`socket-drops`) |
 //! | `server.batch-max` | 256 | most requests committed to the store in one batch |
 //! | `server.commit-window-us` | 0 | how long the store writer waits for more requests before a commit, µs (0: commit as soon as the previous one is done) |
 //! | `server.kernel-filter` | true | while no subnet on an interface may answer new clients (a secondary in NORMAL), let the kernel discard the client messages there that could get no answer, uncounted (docs/ARCHITECTURE.md, "kernel filter") |
@@ -135,8 +135,10 @@ pub struct ServerConfig {
     /// traffic: `"[2001:db8::1]:547"`, or `"[2001:db8::1]"` for port 547.
     /// IPv6 only. At least one of `interfaces` and `listen` is non-empty.
     pub listen: Vec<SocketAddr>,
-    /// `queue-size` (default 4096): the bounded queue from the receiving
-    /// sockets into the core; requests beyond it are dropped and counted.
+    /// `queue-size` (default 4096): datagrams the bounded receive queue
+    /// holds — the sockets' receive buffers, sized at 1 KiB per datagram;
+    /// datagrams beyond it are dropped by the kernel and counted
+    /// (`counters.socket-drops`).
     pub queue_size: usize,
     /// `batch-max` (default 256): most requests whose bindings are made
     /// durable in one store commit.

@@ -2,8 +2,11 @@
 //! and clocks; every decision is made by `duet_core`.
 //!
 //! ```text
-//! UDP recv tasks ──(bounded queue, drop+count when full)──▶ processing task
-//!        processing task: decode, process, update the in-memory lease db
+//! UDP sockets ──(bounded queue: their receive buffers, server.queue-size;
+//!               the kernel drops and counts what overflows: socket-drops)
+//!   ──▶ processing task, which reads up to batch-max datagrams per round
+//!        itself (no receive task, no hand-off): decode, process, update
+//!        the in-memory lease db
 //!          ├─ replies that change nothing (Advertise, …): sent at once
 //!          └─ replies with changes ──▶ store writer (same thread)
 //!                 group commit (one fsync for everything processed since
@@ -65,9 +68,9 @@ pub fn now() -> UnixTime {
 }
 
 /// One received datagram.
-struct Packet {
+struct Packet<'a> {
     socket: usize,
-    data: Vec<u8>,
+    data: &'a [u8],
     recv: udp::Received,
 }
 
@@ -279,10 +282,10 @@ impl Core {
         }
     }
 
-    fn handle_packet(&mut self, pkt: Packet, job: &mut Job) {
+    fn handle_packet(&mut self, pkt: Packet<'_>, job: &mut Job) {
         let multicast = pkt.recv.dst.is_some_and(|d| d.is_multicast());
         let incoming = Incoming {
-            payload: &pkt.data,
+            payload: pkt.data,
             source: *pkt.recv.source.ip(),
             interface: self.ifnames.get(&pkt.recv.ifindex).map(String::as_str),
             multicast,
@@ -613,7 +616,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut sockets: Vec<Arc<UdpSocket>> = Vec::new();
     if !join.is_empty() {
         let any = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 547, 0, 0);
-        sockets.push(Arc::new(udp::bind(any, &join).context("binding [::]:547")?));
+        sockets.push(Arc::new(
+            udp::bind(any, &join, cfg.server.queue_size).context("binding [::]:547")?,
+        ));
     }
     for l in &cfg.server.listen {
         let SocketAddr::V6(a) = l else {
@@ -621,7 +626,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         };
         if join.is_empty() || !a.ip().is_unspecified() {
             sockets.push(Arc::new(
-                udp::bind(*a, &[]).with_context(|| format!("binding {a}"))?,
+                udp::bind(*a, &[], cfg.server.queue_size).with_context(|| format!("binding {a}"))?,
             ));
         }
     }
@@ -631,38 +636,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(name = %cfg.server.name, duid = %duid, interfaces = ?cfg.server.interfaces, "duet serving");
 
     let stats = Arc::new(Stats::default());
-    let (pkt_tx, mut pkt_rx) = mpsc::channel::<Packet>(cfg.server.queue_size.max(1));
-    for (i, sock) in sockets.iter().enumerate() {
-        let sock = sock.clone();
-        let tx = pkt_tx.clone();
-        let stats = stats.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65_536];
-            loop {
-                match udp::recv(&sock, &mut buf).await {
-                    Ok(r) => {
-                        stats.received.fetch_add(1, Ordering::Relaxed);
-                        let data = buf.get(..r.len).unwrap_or_default().to_vec();
-                        if tx
-                            .try_send(Packet {
-                                socket: i,
-                                data,
-                                recv: r,
-                            })
-                            .is_err()
-                        {
-                            stats.queue_overflow.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "receive error");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        });
-    }
-    drop(pkt_tx);
+    let mut rbuf = vec![0u8; 65_536];
 
     let commit_window = cfg.server.commit_window;
     let outbox: Outbox = Arc::new(
@@ -734,12 +708,23 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                 }
                 job.lazy = ack_only;
             }
-            Some(pkt) = pkt_rx.recv() => {
-                core.handle_packet(pkt, &mut job);
-                for _ in 1..batch_max {
-                    match pkt_rx.try_recv() {
-                        Ok(p) => core.handle_packet(p, &mut job),
-                        Err(_) => break,
+            i = udp::readable(&core.sockets) => {
+                // Read and process up to batch_max datagrams: the socket's
+                // receive buffer is the bounded queue (its overflow shows
+                // in socket-drops).
+                let Some(sock) = core.sockets.get(i).cloned() else { continue };
+                for _ in 0..batch_max {
+                    match udp::try_recv(&sock, &mut rbuf) {
+                        Ok(r) => {
+                            stats.received.fetch_add(1, Ordering::Relaxed);
+                            let data = rbuf.get(..r.len).unwrap_or_default();
+                            core.handle_packet(Packet { socket: i, data, recv: r }, &mut job);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "receive error");
+                            break;
+                        }
                     }
                 }
             }
@@ -755,9 +740,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             }
             _ = report.tick() => {
                 let s = stats.snapshot();
-                let dropped: u64 = s.dropped.values().sum::<u64>() + s.queue_overflow;
+                let socket_drops = udp::kernel_drops(&core.sockets);
+                let dropped: u64 = s.dropped.values().sum::<u64>() + socket_drops;
                 if dropped > last_dropped {
-                    tracing::info!(dropped = ?s.dropped, queue_overflow = s.queue_overflow, "dropped datagrams so far");
+                    tracing::info!(dropped = ?s.dropped, socket_drops, "dropped datagrams so far");
                     last_dropped = dropped;
                 }
             }

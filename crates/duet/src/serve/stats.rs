@@ -10,8 +10,6 @@ use std::sync::Mutex;
 pub struct Stats {
     /// Datagrams received.
     pub received: AtomicU64,
-    /// Datagrams dropped because the processing queue was full.
-    pub queue_overflow: AtomicU64,
     /// Replies sent.
     pub replies_sent: AtomicU64,
     /// Replies not sent because their changes could not be made durable.
@@ -42,7 +40,6 @@ impl Stats {
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             received: self.received.load(Ordering::Relaxed),
-            queue_overflow: self.queue_overflow.load(Ordering::Relaxed),
             socket_drops: 0, // filled in from the kernel by the daemon
             replies_sent: self.replies_sent.load(Ordering::Relaxed),
             replies_dropped: self.replies_dropped.load(Ordering::Relaxed),
@@ -70,10 +67,9 @@ impl Stats {
 pub struct StatsSnapshot {
     /// Datagrams received.
     pub received: u64,
-    /// Dropped on a full queue.
-    pub queue_overflow: u64,
-    /// Dropped by the kernel at the DHCPv6 sockets: receive buffer full,
-    /// or discarded by the kernel filter (`/proc/net/udp6`, "drops").
+    /// Dropped by the kernel at the DHCPv6 sockets: the receive queue (the
+    /// sockets' receive buffers, `server.queue-size`) full, or discarded by
+    /// the kernel filter (`/proc/net/udp6`, "drops").
     #[serde(default)]
     pub socket_drops: u64,
     /// Replies sent.

@@ -30,15 +30,32 @@ pub struct Received {
     pub ifindex: u32,
 }
 
+/// Bytes of receive buffer per datagram of `server.queue-size`: a DHCPv6
+/// datagram of a few hundred bytes takes about this much kernel memory.
+pub const QUEUE_BYTES_PER_DATAGRAM: usize = 1024;
+
 /// Opens a UDP socket on `addr` with IPV6_RECVPKTINFO, SO_REUSEADDR, and
-/// (when `join` lists interfaces) membership of ff02::1:2 on each.
-pub fn bind(addr: SocketAddrV6, join: &[u32]) -> io::Result<UdpSocket> {
+/// (when `join` lists interfaces) membership of ff02::1:2 on each. Its
+/// receive buffer is the server's bounded receive queue: room for `queue`
+/// datagrams; what overflows it the kernel drops and counts (the socket's
+/// drops, `counters.socket-drops`).
+pub fn bind(addr: SocketAddrV6, join: &[u32], queue: usize) -> io::Result<UdpSocket> {
     let sock = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
     sock.set_only_v6(true)?;
     sock.set_reuse_address(true)?;
     sock.set_nonblocking(true)?;
-    // Room for bursts: perfdhcp at 10k+/s fills the default quickly.
-    let _ = sock.set_recv_buffer_size(4 << 20);
+    // Room for bursts (a stalled fdatasync at 10k+/s fills the default
+    // quickly). SO_RCVBUFFORCE (root) may go beyond net.core.rmem_max.
+    let want = queue.saturating_mul(QUEUE_BYTES_PER_DATAGRAM);
+    if setsockopt(&sock, sockopt::RcvBufForce, &want).is_err() {
+        let _ = sock.set_recv_buffer_size(want);
+    }
+    // The kernel reports twice what it grants (bookkeeping included).
+    if let Ok(got) = sock.recv_buffer_size() {
+        if got / 2 < want {
+            tracing::warn!(%addr, asked = want, granted = got / 2, "the receive queue is smaller than server.queue-size asks (raise net.core.rmem_max, or run with CAP_NET_ADMIN)");
+        }
+    }
     sock.bind(&SocketAddr::V6(addr).into())?;
     for &ifindex in join {
         sock.join_multicast_v6(&ALL_DHCP_RELAY_AGENTS_AND_SERVERS, ifindex)?;
@@ -47,10 +64,23 @@ pub fn bind(addr: SocketAddrV6, join: &[u32]) -> io::Result<UdpSocket> {
     UdpSocket::from_std(sock.into())
 }
 
-/// Receives one datagram into `buf`.
-pub async fn recv(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
-    sock.async_io(Interest::READABLE, || recv_now(sock.as_raw_fd(), buf))
-        .await
+/// Waits until one of `sockets` has a datagram; its index.
+pub async fn readable(sockets: &[std::sync::Arc<UdpSocket>]) -> usize {
+    std::future::poll_fn(|cx| {
+        for (i, s) in sockets.iter().enumerate() {
+            if s.poll_recv_ready(cx).is_ready() {
+                return std::task::Poll::Ready(i);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// Receives one datagram if there is one (WouldBlock otherwise, which also
+/// clears the socket's readiness).
+pub fn try_recv(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
+    sock.try_io(Interest::READABLE, || recv_now(sock.as_raw_fd(), buf))
 }
 
 fn recv_now(fd: i32, buf: &mut [u8]) -> io::Result<Received> {

@@ -836,7 +836,7 @@ impl Server {
 pub struct Counters(pub Value);
 
 impl Counters {
-    /// A top-level counter (`received`, `queue-overflow`, `replies-sent`, …).
+    /// A top-level counter (`received`, `socket-drops`, `replies-sent`, …).
     pub fn get(&self, key: &str) -> u64 {
         self.0[key].as_u64().unwrap_or(0)
     }
