@@ -721,10 +721,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                             core.handle_packet(Packet { socket: i, data, recv: r }, &mut job);
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "receive error");
-                            break;
-                        }
+                        // A receive error consumes the datagram or the
+                        // socket's pending error: go on (at most batch-max).
+                        Err(e) => tracing::debug!(error = %e, "receive error"),
                     }
                 }
             }
