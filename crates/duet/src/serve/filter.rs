@@ -205,7 +205,7 @@ fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>
     a.place(options);
     a.op(LDX | W | IMM, PAYLOAD + RELAY_HEADER);
     a.find_option(
-        LD | W | LEN,
+        End::Datagram,
         9,
         MAX_RELAY_OPTIONS,
         To::Label(relayed),
@@ -254,7 +254,7 @@ fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>
     // ---- walk the options from X to M_END, to the Server Identifier.
     let (accept3, discard3) = (a.label(), a.label());
     a.place(scan);
-    a.find_option(LD | MEM, 2, MAX_OPTIONS, To::Label(compare), To::Label(accept3));
+    a.find_option(End::Saved, 2, MAX_OPTIONS, To::Label(compare), To::Label(accept3));
     // A Server Identifier at X: another server's unless it is ours, byte
     // for byte (a truncated one is passed on, for duet to count).
     a.place(compare);
@@ -287,6 +287,15 @@ fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>
     assemble(&a.p)
 }
 
+/// Where the options being walked end.
+#[derive(Clone, Copy)]
+enum End {
+    /// With the datagram.
+    Datagram,
+    /// At the offset kept in M_END.
+    Saved,
+}
+
 /// A program being written: instructions with symbolic jumps.
 #[derive(Default)]
 struct Asm {
@@ -312,13 +321,16 @@ impl Asm {
     fn goto(&mut self, t: To) {
         self.p.push(Ins::Jump(JMP | JA, 0, t, t));
     }
-    /// Walks at most `max` options from X (A ← `end` must load where they
-    /// end: the datagram's length, or M_END; it is at least 12, so `end - 4`
-    /// cannot wrap) to the first with `code`: jumps to `found` with X at it,
-    /// or to `none` when an option header would not fit or none matched.
-    fn find_option(&mut self, end: u16, code: u32, max: usize, found: To, none: To) {
+    /// Walks at most `max` options from X to the first with `code`: jumps
+    /// to `found` with X at it, or to `none` when an option header would not
+    /// fit before the end (the datagram's, or the one kept in M_END; at
+    /// least 12, so `end - 4` cannot wrap) or none matched.
+    fn find_option(&mut self, end: End, code: u32, max: usize, found: To, none: To) {
         for _ in 0..max {
-            self.op(end, M_END);
+            match end {
+                End::Datagram => self.op(LD | W | LEN, 0),
+                End::Saved => self.op(LD | MEM, M_END),
+            }
             self.op(ALU | SUB | K, 4);
             self.jump(JGE | X, 0, To::Next, none);
             self.op(LD | H | IND, 0);

@@ -197,8 +197,8 @@ pub fn fingerprint(cfg: &Config, name: &str) -> Vec<u8> {
 pub fn run(cfg: Config) -> anyhow::Result<()> {
     // One thread for everything async (receive, processing, partner link,
     // control, and the store writer's commits): the core is single-threaded
-    // by design, and keeping the receive tasks and the commits on the
-    // processing thread saves thread wake-ups per datagram.
+    // by design, and reading the sockets and committing on the processing
+    // thread saves thread wake-ups per datagram.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -494,8 +494,7 @@ impl Core {
                         }
                     })
                     .collect();
-                let mut counters = self.stats.snapshot();
-                counters.socket_drops = udp::kernel_drops(&self.sockets);
+                let counters = self.stats.snapshot(udp::kernel_drops(&self.sockets));
                 let _ = tx.send(StatusJson {
                     server: ServerJson {
                         name: self.cfg.server.name.clone(),
@@ -738,11 +737,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                 job.meta.push((META_LAST_OPERATING.to_string(), now().secs().to_le_bytes().to_vec()));
             }
             _ = report.tick() => {
-                let s = stats.snapshot();
-                let socket_drops = udp::kernel_drops(&core.sockets);
-                let dropped: u64 = s.dropped.values().sum::<u64>() + socket_drops;
+                let s = stats.snapshot(udp::kernel_drops(&core.sockets));
+                let dropped: u64 = s.dropped.values().sum::<u64>() + s.socket_drops;
                 if dropped > last_dropped {
-                    tracing::info!(dropped = ?s.dropped, socket_drops, "dropped datagrams so far");
+                    tracing::info!(dropped = ?s.dropped, socket_drops = s.socket_drops, "dropped datagrams so far");
                     last_dropped = dropped;
                 }
             }

@@ -36,11 +36,12 @@ impl Stats {
         }
     }
 
-    /// A JSON-friendly copy.
-    pub fn snapshot(&self) -> StatsSnapshot {
+    /// A JSON-friendly copy, with the sockets' kernel drops (which the
+    /// kernel counts, not duet: see `udp::kernel_drops`).
+    pub fn snapshot(&self, socket_drops: u64) -> StatsSnapshot {
         StatsSnapshot {
             received: self.received.load(Ordering::Relaxed),
-            socket_drops: 0, // filled in from the kernel by the daemon
+            socket_drops,
             replies_sent: self.replies_sent.load(Ordering::Relaxed),
             replies_dropped: self.replies_dropped.load(Ordering::Relaxed),
             send_errors: self.send_errors.load(Ordering::Relaxed),

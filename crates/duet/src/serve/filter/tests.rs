@@ -310,16 +310,20 @@ fn every_duid_length_compares_byte_for_byte() {
 
 // ------------------------------------------------------------ the kernel
 
-/// A receiving socket on ::1 with the filter for a "quiet" loopback whose
-/// "link-local" test is replaced by ::/16 (the first 16 bits of ::1).
-fn kernel_pair(quiet: u32) -> (UdpSocket, UdpSocket) {
+/// A receiving socket on ::1 with `prog` attached, and a socket sending to it.
+fn kernel_pair(prog: &[Insn]) -> (UdpSocket, UdpSocket) {
     let rx = UdpSocket::bind("[::1]:0").unwrap();
     rx.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let prog = build(&links(&[quiet]), OURS, (0xffff, 0)).unwrap();
-    apply(&rx, Some(&prog)).unwrap();
+    apply(&rx, Some(prog)).unwrap();
     let tx = UdpSocket::bind("[::1]:0").unwrap();
     tx.connect(rx.local_addr().unwrap()).unwrap();
     (rx, tx)
+}
+
+/// The filter for a "quiet" loopback `quiet` whose "link-local" test is
+/// replaced by ::/16 (the first 16 bits of ::1).
+fn quiet_loopback(quiet: u32) -> Vec<Insn> {
+    build(&links(&[quiet]), OURS, (0xffff, 0)).unwrap()
 }
 
 /// Sends `payload`, then a marker; returns whether `payload` arrived
@@ -346,7 +350,7 @@ fn udp_payload(t: MessageType, server: Option<&[u8]>) -> Vec<u8> {
 #[test]
 fn the_kernel_discards_what_the_interpreter_discards() {
     let lo = nix::net::if_::if_nametoindex("lo").unwrap();
-    let (rx, tx) = kernel_pair(lo);
+    let (rx, tx) = kernel_pair(&quiet_loopback(lo));
     assert!(!arrives(&rx, &tx, &udp_payload(MessageType::Solicit, None)));
     assert!(!arrives(
         &rx,
@@ -364,7 +368,7 @@ fn the_kernel_discards_what_the_interpreter_discards() {
 #[test]
 fn the_kernel_filters_only_on_the_quiet_interface() {
     let lo = nix::net::if_::if_nametoindex("lo").unwrap();
-    let (rx, tx) = kernel_pair(lo + 1000);
+    let (rx, tx) = kernel_pair(&quiet_loopback(lo + 1000));
     assert!(arrives(&rx, &tx, &udp_payload(MessageType::Solicit, None)));
 }
 
@@ -470,11 +474,7 @@ fn quiet_prefixes_of_every_length_match_exactly_their_addresses() {
 fn the_kernel_discards_for_a_quiet_prefix() {
     // The production program (link-local test included), with ::1/128 as
     // the quiet prefix.
-    let rx = UdpSocket::bind("[::1]:0").unwrap();
-    rx.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    apply(&rx, Some(&program(&prefixes(&["::1/128"]), OURS).unwrap())).unwrap();
-    let tx = UdpSocket::bind("[::1]:0").unwrap();
-    tx.connect(rx.local_addr().unwrap()).unwrap();
+    let (rx, tx) = kernel_pair(&program(&prefixes(&["::1/128"]), OURS).unwrap());
     assert!(!arrives(&rx, &tx, &udp_payload(MessageType::Solicit, None)));
     assert!(!arrives(
         &rx,
@@ -776,15 +776,7 @@ fn a_relayed_message_is_judged_by_its_relays_link_address() {
 
 #[test]
 fn the_kernel_discards_a_relayed_solicit_for_a_quiet_link() {
-    let rx = UdpSocket::bind("[::1]:0").unwrap();
-    rx.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    apply(
-        &rx,
-        Some(&program(&prefixes(&["2001:db8:1::/64"]), OURS).unwrap()),
-    )
-    .unwrap();
-    let tx = UdpSocket::bind("[::1]:0").unwrap();
-    tx.connect(rx.local_addr().unwrap()).unwrap();
+    let (rx, tx) = kernel_pair(&program(&prefixes(&["2001:db8:1::/64"]), OURS).unwrap());
     let solicit = &udp(MessageType::Solicit, None, 0)[8..];
     let renew = &udp(MessageType::Renew, Some(OURS), 0)[8..];
     assert!(!arrives(&rx, &tx, &relayed("2001:db8:1::1", 1, solicit)[8..]));
