@@ -23,7 +23,8 @@
 #             you want duet to fsync to (here /tmp is ext4 on /dev/vda, not tmpfs)
 #   OUT       CSV + raw perfdhcp output [bench/results]  TAG  CSV name suffix [standalone]
 #   DUET      duet binary [target/release/duet; build with `cargo build --release -p duet`]
-#   DUET_LOG  duet's --log filter [info]     DUET_QUEUE_SIZE / DUET_BATCH_MAX / DUET_COMMIT_WINDOW_US  [config defaults]
+#   DUET_LOG  duet's --log filter [info]     DUET_QUEUE_SIZE / DUET_BATCH_MAX / DUET_COMMIT_WINDOW_US
+#             / DUET_SEND_RATE / DUET_SEND_BURST  [config defaults]
 #   EXIT_WAIT_US  if set, perfdhcp also gets `-W EXIT_WAIT_US`: after the test period it waits
 #             that long for answers still in flight instead of counting them as drops (the
 #             anchors' invocation has no -W; see bench/README.md) [unset]
@@ -129,6 +130,8 @@ gen_duet() {  # gen_duet DIR DATA_DIR
     [ -n "${DUET_QUEUE_SIZE:-}" ] && echo "queue-size = $DUET_QUEUE_SIZE"
     [ -n "${DUET_BATCH_MAX:-}" ] && echo "batch-max = $DUET_BATCH_MAX"
     [ -n "${DUET_COMMIT_WINDOW_US:-}" ] && echo "commit-window-us = $DUET_COMMIT_WINDOW_US"
+    [ -n "${DUET_SEND_RATE:-}" ] && echo "send-rate = $DUET_SEND_RATE"
+    [ -n "${DUET_SEND_BURST:-}" ] && echo "send-burst = $DUET_SEND_BURST"
     echo
     echo '[control]'
     echo "socket = \"$dir/control.sock\""
@@ -242,21 +245,21 @@ parse() {  # perfdhcp output -> rate,sa_sent,sa_rcvd,sa_drops,sa_avg_ms,sa_max_m
     END {printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s", rate,s["sa"],r["sa"],d["sa"],a["sa"],m["sa"],s["rr"],r["rr"],d["rr"],a["rr"],m["rr"]}' "$1"
 }
 
-duet_counters() {  # received,queue_overflow,replies_sent,commits,committed_records,dropped(sum)
+duet_counters() {  # received,queue_overflow,replies_sent,commits,committed_records,dropped(sum),replies_paced
   local dir="$RUN/duet"; [ "$SRV_NAME" = duet-tmpfs ] && dir="$RUN/duet-tmpfs"
   "$DUET" ctl --config "$dir/duet.toml" status --json 2>/dev/null | python3 -c '
 import json, sys
 try:
     c = json.load(sys.stdin)["counters"]
-    print(",".join(str(c.get(k, "")) for k in ("received", "socket-drops", "replies-sent", "commits", "committed-records")) + "," + str(sum(c.get("dropped", {}).values())))
+    print(",".join(str(c.get(k, "")) for k in ("received", "socket-drops", "replies-sent", "commits", "committed-records")) + "," + str(sum(c.get("dropped", {}).values())) + "," + str(c.get("replies-paced", "")))
 except Exception:
-    print(",,,,,")'
+    print(",,,,,,")'
 }
 
-HDR="server,lease_type,offered,rep,duration,rate,sa_sent,sa_rcvd,sa_drops,sa_avg_ms,sa_max_ms,rr_sent,rr_rcvd,rr_drops,rr_avg_ms,rr_max_ms,srv_cpu_s,perfdhcp_cpu_s,machine_busy_s,udp_rcvbuf_errors,cli_udp_rcvbuf_errors,duet_received,duet_queue_overflow,duet_replies_sent,duet_commits,duet_committed_records,duet_dropped,log_warnings,load1,time,nice,exit_wait_us"
+HDR="server,lease_type,offered,rep,duration,rate,sa_sent,sa_rcvd,sa_drops,sa_avg_ms,sa_max_ms,rr_sent,rr_rcvd,rr_drops,rr_avg_ms,rr_max_ms,srv_cpu_s,perfdhcp_cpu_s,machine_busy_s,udp_rcvbuf_errors,cli_udp_rcvbuf_errors,duet_received,duet_queue_overflow,duet_replies_sent,duet_commits,duet_committed_records,duet_dropped,log_warnings,load1,time,nice,exit_wait_us,duet_replies_paced,duet_send_rate,duet_send_burst"
 
 run_point() {  # run_point SERVER RATE REP
-  local srv=$1 rate=$2 rep=$3 f c0 c1 b0 b1 u0 u1 v0 v1 x0 x1 pc dc warn dir
+  local srv=$1 rate=$2 rep=$3 f c0 c1 b0 b1 u0 u1 v0 v1 x0 x1 pc dc paced warn dir
   start_srv "$srv"
   f="$RAW/$TAG-$srv-$LEASE_TYPE-$rate-$rep.txt"
   u0=$(udp_drops $NS_SRV); v0=$(udp_drops $NS_CLI); b0=$(busy_ticks); c0=$(cpu_ticks "$SRV_PID"); x0=$(ctx_switches "$SRV_PID")
@@ -264,7 +267,8 @@ run_point() {  # run_point SERVER RATE REP
     $NICE_CMD ip netns exec $NS_CLI "$PERFDHCP" -6 -l eth0 -R "$CLIENTS" -r "$rate" -p "$DURATION" -e "$LEASE_TYPE" $WFLAG >"$f" 2>&1 || true
   c1=$(cpu_ticks "$SRV_PID"); b1=$(busy_ticks); u1=$(udp_drops $NS_SRV); v1=$(udp_drops $NS_CLI); x1=$(ctx_switches "$SRV_PID")
   pc=$(awk '/PERFDHCP_CPU/ {printf "%.2f", $2+$3}' "$f.time"); rm -f "$f.time"
-  dc=",,,,,"; case $srv in duet*) dc=$(duet_counters) ;; esac
+  dc=",,,,,,"; case $srv in duet*) dc=$(duet_counters) ;; esac
+  paced=${dc##*,}; dc=${dc%,*}
   stop_srv
   dir="$RUN/$srv"
   # warnings/errors in the server's log (duet: tracing WARN/ERROR; Kea: its WARN+ log, less
@@ -277,7 +281,7 @@ run_point() {  # run_point SERVER RATE REP
   local cpu busy line
   cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" 'BEGIN{if (a!="" && b!="") printf "%.2f", (b-a)/hz}')
   busy=$(awk -v a="$b0" -v b="$b1" -v hz="$HZ" 'BEGIN{printf "%.2f", (b-a)/hz}')
-  line="$srv,$LEASE_TYPE,$rate,$rep,$DURATION,$(parse "$f"),$cpu,$pc,$busy,$((u1-u0)),$((v1-v0)),$dc,$warn,$(cut -d' ' -f1 /proc/loadavg),$(date +%FT%T),${NICE:-0},${EXIT_WAIT_US:-0}"
+  line="$srv,$LEASE_TYPE,$rate,$rep,$DURATION,$(parse "$f"),$cpu,$pc,$busy,$((u1-u0)),$((v1-v0)),$dc,$warn,$(cut -d' ' -f1 /proc/loadavg),$(date +%FT%T),${NICE:-0},${EXIT_WAIT_US:-0},$paced,${DUET_SEND_RATE:-},${DUET_SEND_BURST:-}"
   echo "$line" >> "$CSV"
   log "$line"
   # Diagnostic, not in the CSV: the server's context switches (all threads) per Reply.

@@ -829,3 +829,61 @@ fn check_config_names_bad_keys() {
     let _ = fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "check-config:\n{}", failures.join("\n"));
 }
+
+/// A client in the client namespace that sends `COUNT` Solicits (distinct
+/// DUIDs) back to back from port 546 and then collects Advertises for
+/// `WAIT` seconds: `burst.py COUNT WAIT`; prints "answered first last",
+/// the arrival times in seconds after the last send.
+const BURST: &str = r#"
+import socket, struct, sys, time
+count, wait = int(sys.argv[1]), float(sys.argv[2])
+ifx = socket.if_nametoindex("eth0")
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifx)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind(("::", 546))
+def opt(code, data):
+    return struct.pack("!HH", code, len(data)) + data
+for i in range(count):
+    duid = bytes.fromhex("00030001020000") + struct.pack("!H", i) + b"\x01"
+    xid = struct.pack("!I", i)[1:]
+    m = bytes([1]) + xid + opt(1, duid) + opt(8, b"\0\0") + opt(3, struct.pack("!III", i + 1, 0, 0))
+    s.sendto(m, ("ff02::1:2", 547, 0, ifx))
+t0 = time.monotonic()
+seen, times = set(), []
+s.settimeout(0.2)
+while time.monotonic() - t0 < wait:
+    try:
+        p = s.recv(2048)
+    except socket.timeout:
+        continue
+    if p and p[0] == 2 and p[1:4] not in seen:
+        seen.add(p[1:4])
+        times.append(time.monotonic() - t0)
+print(len(seen), min(times, default=0), max(times, default=0))
+"#;
+
+/// `server.send-rate` paces a burst: 40 Solicits sent at once, with
+/// send-rate = 50 and send-burst = 5, are all answered, the first 5 at once
+/// and the rest spread over about (40 - 5) / 50 = 0.7 s, and
+/// `replies-paced` counts those that waited.
+#[test]
+fn a_burst_of_answers_is_paced_and_none_is_lost() {
+    let lab = Lab::new();
+    let config = lab.write_config("duet.toml", Timers::Default, "send-rate = 50\nsend-burst = 5");
+    let server = Server::start(&lab, &config);
+    let out = lab.python_cli(BURST, &["40", "3"], Duration::from_secs(20));
+    let f: Vec<f64> = out.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    let &[answered, first, last] = f.as_slice() else {
+        panic!("burst.py printed {out:?}")
+    };
+    assert_eq!(answered, 40.0, "not every Solicit was answered: {out}");
+    assert!(first < 0.3, "the first Advertise waited {first} s");
+    assert!(
+        last >= 0.5,
+        "the last Advertise came {last} s after the burst: not paced"
+    );
+    let c = server.counters();
+    let paced = c.get("replies-paced");
+    assert!((30..=40).contains(&paced), "replies-paced = {paced}: {}", c.0);
+}

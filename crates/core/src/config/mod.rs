@@ -22,6 +22,8 @@
 //! | `server.queue-size` | 4096 | datagrams the receive queue holds (each socket's receive buffer, 1 KiB per datagram); what overflows it is dropped and counted (`socket-drops`) |
 //! | `server.batch-max` | 256 | most requests committed to the store in one batch |
 //! | `server.commit-window-us` | 0 | how long the store writer waits for more requests before a commit, µs (0: commit as soon as the previous one is done) |
+//! | `server.send-rate` | 40000 | datagrams per second the server sends to clients and relays back to back at most; a burst beyond it (the requests that queued during a slow fdatasync) leaves paced instead of overflowing the receiver's socket (0: no pacing) |
+//! | `server.send-burst` | 64 | datagrams that may leave back to back before pacing starts |
 //! | `server.kernel-filter` | true | while no subnet on an interface may answer new clients (a secondary in NORMAL), let the kernel discard the client messages there that could get no answer, uncounted (docs/ARCHITECTURE.md, "kernel filter") |
 //! | `control.socket` | `<data-dir>/control.sock` | control socket for `duet ctl` |
 //! | `subnet[].prefix` | required | the link's prefix, `2001:db8:1::/64` |
@@ -80,6 +82,10 @@ pub const DEFAULT_QUEUE_SIZE: usize = 4096;
 pub const DEFAULT_BATCH_MAX: usize = 256;
 /// Default `server.commit-window-us`: no wait beyond the previous commit.
 pub const DEFAULT_COMMIT_WINDOW: Duration = Duration::ZERO;
+/// Default `server.send-rate` (datagrams per second).
+pub const DEFAULT_SEND_RATE: u32 = 40_000;
+/// Default `server.send-burst`.
+pub const DEFAULT_SEND_BURST: u32 = 64;
 /// Default `subnet.preferred-lifetime`.
 pub const DEFAULT_PREFERRED_LIFETIME: Duration = Duration::from_secs(3000);
 /// Default `subnet.valid-lifetime`.
@@ -147,6 +153,15 @@ pub struct ServerConfig {
     /// how long the store writer waits for more before it commits — fewer
     /// fsyncs under load, at the cost of that much reply latency.
     pub commit_window: Duration,
+    /// `send-rate` (default 40000): datagrams per second that leave for
+    /// clients and relays once `send-burst` of them left back to back; the
+    /// rest wait in a bounded queue (`queue-size`) for their turn. It
+    /// spreads the burst of answers that follows a stalled fdatasync, which
+    /// would otherwise overflow the receiving socket. 0: no pacing.
+    pub send_rate: u32,
+    /// `send-burst` (default 64, 1–65536): datagrams that may leave back
+    /// to back.
+    pub send_burst: u32,
     /// `kernel-filter` (default true): on interfaces where this server
     /// answers only messages addressed to it (a secondary in NORMAL), a
     /// socket filter discards in the kernel the client messages that could

@@ -636,6 +636,29 @@ fn queue_size_rejected_when_zero() {
 }
 
 #[test]
+fn send_pacing_defaults_and_limits() {
+    let c = ok(&[server(&[]), subnet(&[])]);
+    assert_eq!(
+        (c.server.send_rate, c.server.send_burst),
+        (DEFAULT_SEND_RATE, DEFAULT_SEND_BURST)
+    );
+    let c = ok(&[
+        server(&[("send-rate", Some("0")), ("send-burst", Some("1"))]),
+        subnet(&[]),
+    ]);
+    assert_eq!((c.server.send_rate, c.server.send_burst), (0, 1));
+    let e = only_error(&[server(&[("send-burst", Some("0"))]), subnet(&[])]);
+    assert_eq!(e, "server.send-burst: 0 is not between 1 and 65536");
+    let e = only_error(&[server(&[("send-rate", Some("5000000000"))]), subnet(&[])]);
+    assert_eq!(
+        e,
+        "server.send-rate: 5000000000 datagrams per second is more than 4294967295"
+    );
+    let e = only_error_path(&[server(&[("send-rate", Some("-1"))]), subnet(&[])]);
+    assert_eq!(e, "server.send-rate");
+}
+
+#[test]
 fn control_socket_rejected_when_too_long() {
     let long = format!(r#""/run/{}.sock""#, "x".repeat(120));
     let e = only_error_path(&[

@@ -13,7 +13,8 @@ use super::{
     AddressRange, Config, ControlConfig, PdPoolConfig, RelationshipConfig, Role, ServerConfig, SubnetConfig,
     TlsConfig, DEFAULT_BATCH_MAX, DEFAULT_COMMIT_WINDOW, DEFAULT_KEEPALIVE, DEFAULT_MAX_UNACKED_BNDUPD,
     DEFAULT_MCLT, DEFAULT_PREFERRED_LIFETIME, DEFAULT_PREFIX_SPLIT, DEFAULT_QUEUE_SIZE, DEFAULT_REBIND_TIME,
-    DEFAULT_RENEW_TIME, DEFAULT_VALID_LIFETIME, DHCP_SERVER_PORT, FAILOVER_PORT, MIN_FAILOVER_LIFETIME,
+    DEFAULT_RENEW_TIME, DEFAULT_SEND_BURST, DEFAULT_SEND_RATE, DEFAULT_VALID_LIFETIME, DHCP_SERVER_PORT,
+    FAILOVER_PORT, MIN_FAILOVER_LIFETIME,
 };
 use crate::net::Ipv6Prefix;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -263,6 +264,8 @@ struct ServerDraft {
     queue_size: usize,
     batch_max: usize,
     commit_window: std::time::Duration,
+    send_rate: u32,
+    send_burst: u32,
     kernel_filter: bool,
 }
 
@@ -276,6 +279,8 @@ impl ServerDraft {
             queue_size: self.queue_size,
             batch_max: self.batch_max,
             commit_window: self.commit_window,
+            send_rate: self.send_rate,
+            send_burst: self.send_burst,
             kernel_filter: self.kernel_filter,
         })
     }
@@ -339,6 +344,24 @@ fn server(w: &ServerWire, base: &Path, e: &mut Errors) -> ServerDraft {
                     format!("{us} µs is more than 100000 (0.1 s): replies would wait too long"),
                 );
                 DEFAULT_COMMIT_WINDOW
+            }
+        },
+        send_rate: match w.send_rate {
+            None => DEFAULT_SEND_RATE,
+            Some(r) => u32::try_from(r).unwrap_or_else(|_| {
+                e.push(
+                    "server.send-rate",
+                    format!("{r} datagrams per second is more than {}", u32::MAX),
+                );
+                DEFAULT_SEND_RATE
+            }),
+        },
+        send_burst: match w.send_burst {
+            None => DEFAULT_SEND_BURST,
+            Some(b) if (1..=65_536).contains(&b) => b as u32,
+            Some(b) => {
+                e.push("server.send-burst", format!("{b} is not between 1 and 65536"));
+                DEFAULT_SEND_BURST
             }
         },
         kernel_filter: w.kernel_filter.unwrap_or(true),

@@ -44,6 +44,8 @@ pub(super) struct ServerWire {
     pub(super) queue_size: Option<u64>,
     pub(super) batch_max: Option<u64>,
     pub(super) commit_window_us: Option<u64>,
+    pub(super) send_rate: Option<u64>,
+    pub(super) send_burst: Option<u64>,
     pub(super) kernel_filter: Option<bool>,
 }
 

@@ -11,11 +11,15 @@
 //!          └─ replies with changes ──▶ store writer (same thread)
 //!                 group commit (one fsync for everything processed since
 //!                 the last one) ──▶ then send the replies
+//!   every datagram to a client leaves through the pacer (`pace`): at once
+//!   while its token bucket has tokens, else queued and released by this
+//!   loop at server.send-rate (the burst after a slow fsync)
 //! control socket (HTTP/JSON) ◀──query channel──▶ processing task
 //! ```
 
 pub mod control;
 pub mod filter;
+pub mod pace;
 pub mod partner;
 pub mod stats;
 pub mod udp;
@@ -40,7 +44,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use writer::{Job, OutReply, META_LAST_OPERATING};
+use writer::{Job, OutReply, Outbound, META_LAST_OPERATING};
 
 /// Metadata key of the server DUID in the store.
 pub const META_SERVER_DUID: &str = "server-duid";
@@ -217,6 +221,8 @@ struct Core {
     stats: Arc<Stats>,
     ifnames: HashMap<u32, String>,
     sockets: Vec<Arc<UdpSocket>>,
+    /// Where datagrams to clients and relays leave (paced).
+    out: Outbound,
     /// Whether a failover state changed since the kernel filter was last
     /// brought up to date.
     filter_stale: bool,
@@ -316,7 +322,7 @@ impl Core {
                 };
                 if r.changes.is_empty() {
                     // Nothing to make durable: answer at once.
-                    writer::send_replies(&self.sockets, &self.stats, [out]);
+                    self.out.send(Instant::now(), [out]);
                 } else {
                     self.leases_changed(now, &r.changes);
                     job.changes.extend(r.changes);
@@ -643,13 +649,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             .map(|_| std::sync::Mutex::new(None))
             .collect(),
     );
-    let mut writer = writer::Writer::new(
-        store,
+    let out = Outbound::new(
         sockets.clone(),
-        outbox.clone(),
         stats.clone(),
-        commit_window,
+        pace::Pacer::new(cfg.server.send_rate, cfg.server.send_burst, cfg.server.queue_size),
     );
+    let mut writer = writer::Writer::new(store, outbox.clone(), stats.clone(), commit_window);
 
     let (pev_tx, mut pev_rx) = mpsc::unbounded_channel::<PartnerEvent>();
     partner::start(links, pev_tx, outbox.clone(), stats.clone())?;
@@ -680,6 +685,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         stats: stats.clone(),
         ifnames,
         sockets,
+        out,
         filter_stale: true,
         filtered: filter::Quiet::default(),
     };
@@ -696,6 +702,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         };
         let mut job = Job::default();
         let commit_due = writer.due();
+        let send_due = core.out.next_release();
         tokio::select! {
             _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
@@ -728,11 +735,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             }
             _ = tokio::time::sleep_until(sleep), if timer.is_some() => core.timers(&mut job),
             _ = tokio::time::sleep_until(commit_due.unwrap_or_else(Instant::now).into()), if commit_due.is_some() => {
-                if let Err(e) = writer.on_due(Instant::now()) {
+                if let Err(e) = writer.on_due(Instant::now(), &mut core.out) {
                     result = Err(anyhow::Error::new(e).context("the lease store failed: not answering clients without stable storage"));
                     break;
                 }
             }
+            _ = tokio::time::sleep_until(send_due.unwrap_or_else(Instant::now).into()), if send_due.is_some() => {}
             _ = heartbeat.tick() => {
                 job.meta.push((META_LAST_OPERATING.to_string(), now().secs().to_le_bytes().to_vec()));
             }
@@ -749,11 +757,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         if core.filter_stale {
             core.update_filter();
         }
-        if let Err(e) = writer.submit(Instant::now(), job) {
+        if let Err(e) = writer.submit(Instant::now(), job, &mut core.out) {
             result = Err(anyhow::Error::new(e)
                 .context("the lease store failed: not answering clients without stable storage"));
             break;
         }
+        core.out.release(Instant::now());
     }
     // Stop: tell partners, then commit what is pending (made durable and
     // answered).
@@ -764,7 +773,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     core.drain_engines(&mut job);
     if result.is_ok() {
-        if let Err(e) = writer.submit(Instant::now(), job).and_then(|()| writer.finish()) {
+        if let Err(e) = writer
+            .submit(Instant::now(), job, &mut core.out)
+            .and_then(|()| writer.finish(&mut core.out))
+        {
             result = Err(anyhow::Error::new(e).context("committing at shutdown"));
         }
     }

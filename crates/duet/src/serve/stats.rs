@@ -14,6 +14,8 @@ pub struct Stats {
     pub replies_sent: AtomicU64,
     /// Replies not sent because their changes could not be made durable.
     pub replies_dropped: AtomicU64,
+    /// Datagrams to clients that waited for pacing before leaving.
+    pub replies_paced: AtomicU64,
     /// Send errors.
     pub send_errors: AtomicU64,
     /// Store commits (each one fsync).
@@ -44,6 +46,7 @@ impl Stats {
             socket_drops,
             replies_sent: self.replies_sent.load(Ordering::Relaxed),
             replies_dropped: self.replies_dropped.load(Ordering::Relaxed),
+            replies_paced: self.replies_paced.load(Ordering::Relaxed),
             send_errors: self.send_errors.load(Ordering::Relaxed),
             commits: self.commits.load(Ordering::Relaxed),
             committed_records: self.committed_records.load(Ordering::Relaxed),
@@ -77,6 +80,10 @@ pub struct StatsSnapshot {
     pub replies_sent: u64,
     /// Replies withheld after a store failure.
     pub replies_dropped: u64,
+    /// Datagrams to clients that waited for pacing (`server.send-rate`)
+    /// before leaving.
+    #[serde(default)]
+    pub replies_paced: u64,
     /// Send errors.
     pub send_errors: u64,
     /// Store commits.

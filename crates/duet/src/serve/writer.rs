@@ -5,6 +5,7 @@
 //! Whatever arrives while a commit is running forms the next group, so one
 //! fsync serves every request of a burst.
 
+use super::pace::Pacer;
 use super::partner::{Outbox, Outgoing};
 use super::stats::Stats;
 use super::udp;
@@ -77,7 +78,6 @@ impl Job {
 /// the overlap saves).
 pub struct Writer {
     store: Box<dyn LeaseStore>,
-    sockets: Vec<Arc<UdpSocket>>,
     outbox: Outbox,
     stats: Arc<Stats>,
     /// How long a job waits for more to commit with (0: commit at once).
@@ -92,18 +92,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A writer over `store`; replies leave by `sockets`, partner messages
-    /// by `outbox`.
-    pub fn new(
-        store: Box<dyn LeaseStore>,
-        sockets: Vec<Arc<UdpSocket>>,
-        outbox: Outbox,
-        stats: Arc<Stats>,
-        window: Duration,
-    ) -> Writer {
+    /// A writer over `store`; replies leave by the [`Outbound`] each call
+    /// is given, partner messages by `outbox`.
+    pub fn new(store: Box<dyn LeaseStore>, outbox: Outbox, stats: Arc<Stats>, window: Duration) -> Writer {
         Writer {
             store,
-            sockets,
             outbox,
             stats,
             window,
@@ -125,8 +118,8 @@ impl Writer {
 
     /// Does what is due at `now`: the waiting commit, then the waiting
     /// partner messages.
-    pub fn on_due(&mut self, now: Instant) -> Result<(), StoreError> {
-        self.flush_if_due(now)?;
+    pub fn on_due(&mut self, now: Instant, out: &mut Outbound) -> Result<(), StoreError> {
+        self.flush_if_due(now, out)?;
         if self.outgoing_due.is_some_and(|d| d <= now) {
             self.send_outgoing();
         }
@@ -135,8 +128,9 @@ impl Writer {
 
     /// Sends everything pending now: commits what waits, then sends all
     /// partner messages (at shutdown).
-    pub fn finish(&mut self) -> Result<(), StoreError> {
-        self.flush(Instant::now())?;
+    pub fn finish(&mut self, out: &mut Outbound) -> Result<(), StoreError> {
+        self.flush(Instant::now(), out)?;
+        out.flush_all();
         self.send_outgoing();
         Ok(())
     }
@@ -170,7 +164,7 @@ impl Writer {
     /// with everything pending, unless a commit window is set: then it
     /// waits up to the window for more. A job without replies waits up to
     /// [`QUIET_COMMIT_DELAY`] (or the window, if longer).
-    pub fn submit(&mut self, now: Instant, job: Job) -> Result<(), StoreError> {
+    pub fn submit(&mut self, now: Instant, job: Job, out: &mut Outbound) -> Result<(), StoreError> {
         if job.is_empty() {
             return Ok(());
         }
@@ -183,7 +177,7 @@ impl Writer {
             self.pending.changes.extend(job.changes);
             let due = now + LAZY_MAX_DELAY;
             self.due = Some(self.due.map_or(due, |d| d.min(due)));
-            return self.flush_if_due(now);
+            return self.flush_if_due(now, out);
         }
         // No client waits for a job without replies (a partner's updates
         // applied, lease timers, state records): it may wait a little for
@@ -204,14 +198,14 @@ impl Writer {
         if self.pending.partner.len() >= GROUP_MAX_MESSAGES {
             // Do not hold back so many acknowledgements that the partner
             // reaches its max-unacked-bndupd limit.
-            return self.flush(now);
+            return self.flush(now, out);
         }
-        self.flush_if_due(now)
+        self.flush_if_due(now, out)
     }
 
-    fn flush_if_due(&mut self, now: Instant) -> Result<(), StoreError> {
+    fn flush_if_due(&mut self, now: Instant, out: &mut Outbound) -> Result<(), StoreError> {
         match self.due {
-            Some(due) if due <= now => self.flush(now),
+            Some(due) if due <= now => self.flush(now, out),
             _ => Ok(()),
         }
     }
@@ -221,7 +215,7 @@ impl Writer {
     /// never delay a client's reply, RFC 7031 req. 6). On a store error
     /// nothing pending is sent (never tell a client what was not made
     /// durable) and the error is returned: the server must stop.
-    fn flush(&mut self, now: Instant) -> Result<(), StoreError> {
+    fn flush(&mut self, now: Instant, out: &mut Outbound) -> Result<(), StoreError> {
         self.due = None;
         let job = std::mem::take(&mut self.pending);
         let mut latest: HashMap<LeaseKey, Lease> = HashMap::with_capacity(job.changes.len());
@@ -255,24 +249,73 @@ impl Writer {
                 .committed_records
                 .fetch_add(batch.leases.len() as u64, Ordering::Relaxed);
         }
-        send_replies(&self.sockets, &self.stats, job.replies);
+        // The commit took a while: the replies leave as of its end.
+        out.send(Instant::now(), job.replies);
         self.queue_partner(now, job.partner);
         Ok(())
     }
 }
 
-/// Sends client replies, counting what was sent and what failed.
-pub fn send_replies(sockets: &[Arc<UdpSocket>], stats: &Stats, replies: impl IntoIterator<Item = OutReply>) {
-    for r in replies {
-        let Some(sock) = sockets.get(r.socket) else {
-            continue;
+/// Where datagrams to clients and relays leave: the DHCPv6 sockets,
+/// through a [`Pacer`] (see `pace`), counting what was sent and what
+/// failed.
+pub struct Outbound {
+    sockets: Vec<Arc<UdpSocket>>,
+    stats: Arc<Stats>,
+    pacer: Pacer<OutReply>,
+}
+
+impl Outbound {
+    /// Sends by `sockets`, paced by `pacer`.
+    pub fn new(sockets: Vec<Arc<UdpSocket>>, stats: Arc<Stats>, pacer: Pacer<OutReply>) -> Outbound {
+        Outbound {
+            sockets,
+            stats,
+            pacer,
+        }
+    }
+
+    /// Sends `replies` now, or as soon as pacing lets them.
+    pub fn send(&mut self, now: Instant, replies: impl IntoIterator<Item = OutReply>) {
+        for r in replies {
+            match self.pacer.offer(now, r) {
+                Some(r) => self.send_now(&r),
+                None => {
+                    self.stats.replies_paced.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Sends the waiting datagrams whose turn has come.
+    pub fn release(&mut self, now: Instant) {
+        for r in self.pacer.release(now) {
+            self.send_now(&r);
+        }
+    }
+
+    /// When [`Outbound::release`] has something to send, if anything waits.
+    pub fn next_release(&self) -> Option<Instant> {
+        self.pacer.next_release()
+    }
+
+    /// Sends everything waiting at once (at shutdown).
+    pub fn flush_all(&mut self) {
+        for r in self.pacer.drain_all() {
+            self.send_now(&r);
+        }
+    }
+
+    fn send_now(&self, r: &OutReply) {
+        let Some(sock) = self.sockets.get(r.socket) else {
+            return;
         };
         match udp::send(sock, &r.bytes, r.to, r.port, r.ifindex, r.src) {
             Ok(()) => {
-                stats.replies_sent.fetch_add(1, Ordering::Relaxed);
+                self.stats.replies_sent.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
-                stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(to = %r.to, error = %e, "send failed");
             }
         }
