@@ -45,6 +45,8 @@
 #   DUET [target/release/duet, copied to $RUN/duet-bin]  DUET_LOG [info]
 #   DUET_COMMIT_WINDOW_US  duet's server.commit-window-us (group commit window) [config default]
 #   DUET_BATCH_MAX  duet's server.batch-max (most requests per commit) [config default]
+#   DUET_SEND_RATE / DUET_SEND_BURST  duet's server.send-rate / send-burst (pacing of what
+#             is sent to clients; 0 = unpaced) [config default]
 #
 # Lab (namespaces dpair-*): bridge brc (client link) and brs (server-to-server link) in dpair-sw,
 # multicast snooping off. dpair-a: eth0 2001:db8:1::1 (brc), eth1 2001:db8:ff::a (brs);
@@ -155,6 +157,8 @@ gen_duet() {  # gen_duet DIR NAME ROLE(primary|secondary|none) [DATA_DIR]
     echo 'interfaces = ["eth0"]'
     [ -n "${DUET_COMMIT_WINDOW_US:-}" ] && echo "commit-window-us = $DUET_COMMIT_WINDOW_US"
     [ -n "${DUET_BATCH_MAX:-}" ] && echo "batch-max = $DUET_BATCH_MAX"
+    [ -n "${DUET_SEND_RATE:-}" ] && echo "send-rate = $DUET_SEND_RATE"
+    [ -n "${DUET_SEND_BURST:-}" ] && echo "send-burst = $DUET_SEND_BURST"
     echo
     echo '[control]'
     echo "socket = \"$dir/control.sock\""
