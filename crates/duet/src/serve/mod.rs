@@ -725,6 +725,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                             stats.received.fetch_add(1, Ordering::Relaxed);
                             let data = rbuf.get(..r.len).unwrap_or_default();
                             core.handle_packet(Packet { socket: i, data, recv: r }, &mut job);
+                            // Paced datagrams leave while the batch is
+                            // processed, not only after it: a long batch
+                            // must not cap the send rate at send-burst per
+                            // batch.
+                            if core.out.waiting() {
+                                core.out.release(Instant::now());
+                            }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         // A receive error consumes the datagram or the

@@ -294,6 +294,11 @@ impl Outbound {
         }
     }
 
+    /// Whether datagrams wait for pacing.
+    pub fn waiting(&self) -> bool {
+        self.pacer.waiting() > 0
+    }
+
     /// When [`Outbound::release`] has something to send, if anything waits.
     pub fn next_release(&self) -> Option<Instant> {
         self.pacer.next_release()
