@@ -8,9 +8,11 @@
 //!        itself (no receive task, no hand-off): decode, process, update
 //!        the in-memory lease db
 //!          ├─ replies that change nothing (Advertise, …): sent at once
-//!          └─ replies with changes ──▶ store writer (same thread)
+//!          └─ replies with changes ──▶ store writer
 //!                 group commit (one fsync for everything processed since
-//!                 the last one) ──▶ then send the replies
+//!                 the last one) ──▶ then send the replies; a small commit
+//!                 runs on this thread, a large one on a blocking thread
+//!                 while this one goes on (its report: a channel)
 //!   every datagram to a client leaves through the pacer (`pace`): at once
 //!   while its token bucket has tokens, else queued and released by this
 //!   loop at server.send-rate (the burst after a slow fsync)
@@ -200,9 +202,10 @@ pub fn fingerprint(cfg: &Config, name: &str) -> Vec<u8> {
 /// Runs the server until SIGTERM / SIGINT.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
     // One thread for everything async (receive, processing, partner link,
-    // control, and the store writer's commits): the core is single-threaded
-    // by design, and reading the sockets and committing on the processing
-    // thread saves thread wake-ups per datagram.
+    // control, and the store writer's small commits): the core is
+    // single-threaded by design, and reading the sockets and committing on
+    // the processing thread saves thread wake-ups per datagram. Large
+    // commits use the runtime's blocking pool (see `writer::Writer`).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -654,7 +657,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         stats.clone(),
         pace::Pacer::new(cfg.server.send_rate, cfg.server.send_burst, cfg.server.queue_size),
     );
-    let mut writer = writer::Writer::new(store, outbox.clone(), stats.clone(), commit_window);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<writer::Done>();
+    let mut writer = writer::Writer::new(store, done_tx, outbox.clone(), stats.clone(), commit_window);
 
     let (pev_tx, mut pev_rx) = mpsc::unbounded_channel::<PartnerEvent>();
     partner::start(links, pev_tx, outbox.clone(), stats.clone())?;
@@ -747,6 +751,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                     break;
                 }
             }
+            Some(done) = done_rx.recv() => {
+                if let Err(e) = writer.completed(done, &mut core.out) {
+                    result = Err(anyhow::Error::new(e).context("the lease store failed: not answering clients without stable storage"));
+                    break;
+                }
+            }
             _ = tokio::time::sleep_until(send_due.unwrap_or_else(Instant::now).into()), if send_due.is_some() => {}
             _ = heartbeat.tick() => {
                 job.meta.push((META_LAST_OPERATING.to_string(), now().secs().to_le_bytes().to_vec()));
@@ -771,8 +781,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
         core.out.release(Instant::now());
     }
-    // Stop: tell partners, then commit what is pending (made durable and
-    // answered).
+    // Stop: let a commit running off the thread report back, tell
+    // partners, then commit what is pending (made durable and answered).
+    if result.is_ok() && writer.in_flight() {
+        if let Some(done) = done_rx.recv().await {
+            if let Err(e) = writer.completed(done, &mut core.out) {
+                result = Err(anyhow::Error::new(e).context("committing at shutdown"));
+            }
+        }
+    }
+    writer.inline_only();
     let mut job = Job::default();
     let now = now();
     for ep in core.rels.0.iter_mut() {

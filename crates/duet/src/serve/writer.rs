@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 
 /// Metadata key of the last time this server was known to run.
 pub const META_LAST_OPERATING: &str = "last-operating";
@@ -70,14 +71,26 @@ impl Job {
 /// durable (one record, one fdatasync per commit), then sends the replies
 /// that report them, then the partner's messages.
 ///
-/// It runs on the processing thread itself. A commit blocks that thread for
-/// one fdatasync; datagrams arriving meanwhile wait in the socket's receive
-/// buffer and the receive queue, and are all answered by the next commit
-/// (group commit without a hand-off to another thread: measured, the
-/// thread wake-ups a separate writer needs cost more CPU per exchange than
-/// the overlap saves).
+/// A small commit runs on the processing thread itself: it blocks that
+/// thread for one fdatasync, and datagrams arriving meanwhile wait in the
+/// sockets' receive buffers and form the next group (measured: at low load
+/// the thread wake-ups of a hand-off cost more CPU per exchange than the
+/// overlap saves). A commit that answers at least [`OFF_THREAD_MIN_REPLIES`]
+/// clients — the server is busy — runs on a blocking thread instead, and
+/// the processing thread goes on meanwhile: it answers Solicits, and what
+/// needs a commit waits for the next one, started when this one reports
+/// back ([`Writer::completed`]). One commit at a time, in order; a Reply
+/// still leaves only after its commit returned.
 pub struct Writer {
-    store: Box<dyn LeaseStore>,
+    /// `None` while a commit runs off the processing thread.
+    store: Option<Box<dyn LeaseStore>>,
+    /// The replies and partner messages of the commit running off the
+    /// thread, sent when it reports back.
+    in_flight: Option<(Vec<OutReply>, Vec<PartnerMessage>)>,
+    /// Where an off-thread commit reports back.
+    done_tx: mpsc::UnboundedSender<Done>,
+    /// Whether a large commit may run off the thread (not at shutdown).
+    off_thread: bool,
     outbox: Outbox,
     stats: Arc<Stats>,
     /// How long a job waits for more to commit with (0: commit at once).
@@ -91,12 +104,34 @@ pub struct Writer {
     outgoing_due: Option<Instant>,
 }
 
+/// The report of a commit that ran off the processing thread: the store
+/// back (`None` if the commit panicked) and the commit's result.
+pub struct Done {
+    store: Option<Box<dyn LeaseStore>>,
+    records: usize,
+    result: Result<(), StoreError>,
+}
+
+/// A commit answering at least this many clients runs off the processing
+/// thread (see [`Writer`]).
+pub const OFF_THREAD_MIN_REPLIES: usize = 4;
+
 impl Writer {
     /// A writer over `store`; replies leave by the [`Outbound`] each call
-    /// is given, partner messages by `outbox`.
-    pub fn new(store: Box<dyn LeaseStore>, outbox: Outbox, stats: Arc<Stats>, window: Duration) -> Writer {
+    /// is given, partner messages by `outbox`; off-thread commits report
+    /// to `done_tx` (hand each report to [`Writer::completed`]).
+    pub fn new(
+        store: Box<dyn LeaseStore>,
+        done_tx: mpsc::UnboundedSender<Done>,
+        outbox: Outbox,
+        stats: Arc<Stats>,
+        window: Duration,
+    ) -> Writer {
         Writer {
-            store,
+            store: Some(store),
+            in_flight: None,
+            done_tx,
+            off_thread: true,
             outbox,
             stats,
             window,
@@ -108,9 +143,11 @@ impl Writer {
     }
 
     /// When [`Writer::on_due`] must be called at the latest, if anything
-    /// is pending.
+    /// is pending (a pending commit is not due while another one runs: its
+    /// report starts the next).
     pub fn due(&self) -> Option<Instant> {
-        match (self.due, self.outgoing_due) {
+        let commit = if self.in_flight.is_some() { None } else { self.due };
+        match (commit, self.outgoing_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -126,9 +163,33 @@ impl Writer {
         Ok(())
     }
 
+    /// Whether a commit runs off the processing thread.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Takes the report of the commit that ran off the thread: sends its
+    /// replies and queues its partner messages, then starts the commit of
+    /// what became due meanwhile. On a store error nothing of it is sent
+    /// and the error is returned: the server must stop.
+    pub fn completed(&mut self, done: Done, out: &mut Outbound) -> Result<(), StoreError> {
+        let (replies, partner) = self.in_flight.take().unwrap_or_default();
+        self.store = done.store;
+        let now = Instant::now();
+        self.committed(done.result, done.records, replies, partner, now, out)?;
+        self.flush_if_due(now, out)
+    }
+
+    /// From now on every commit runs on the calling thread (at shutdown,
+    /// once a commit running off the thread has reported back).
+    pub fn inline_only(&mut self) {
+        self.off_thread = false;
+    }
+
     /// Sends everything pending now: commits what waits, then sends all
-    /// partner messages (at shutdown).
+    /// partner messages (at shutdown, after [`Writer::inline_only`]).
     pub fn finish(&mut self, out: &mut Outbound) -> Result<(), StoreError> {
+        self.off_thread = false;
         self.flush(Instant::now(), out)?;
         out.flush_all();
         self.send_outgoing();
@@ -212,10 +273,21 @@ impl Writer {
 
     /// Commits everything pending (latest record per lease wins), then
     /// sends its replies, then queues its partner messages (lazy updates
-    /// never delay a client's reply, RFC 7031 req. 6). On a store error
-    /// nothing pending is sent (never tell a client what was not made
+    /// never delay a client's reply, RFC 7031 req. 6) — at once, or, for a
+    /// large commit, off the thread when it reports back. Nothing while a
+    /// commit runs off the thread: its report starts this one. On a store
+    /// error nothing pending is sent (never tell a client what was not made
     /// durable) and the error is returned: the server must stop.
     fn flush(&mut self, now: Instant, out: &mut Outbound) -> Result<(), StoreError> {
+        if self.in_flight.is_some() {
+            return Ok(());
+        }
+        let Some(mut store) = self.store.take() else {
+            return Err(StoreError::Io {
+                path: "lease store".to_string(),
+                source: std::io::Error::other("lost after a failed commit"),
+            });
+        };
         self.due = None;
         let job = std::mem::take(&mut self.pending);
         let mut latest: HashMap<LeaseKey, Lease> = HashMap::with_capacity(job.changes.len());
@@ -230,28 +302,74 @@ impl Writer {
             leases: order.into_iter().filter_map(|k| latest.remove(&k)).collect(),
             meta: job.meta,
         };
-        if !batch.is_empty() {
-            // The last time this server is known to have run (RFC 8156
-            // §8.3.2 TIME-OF-FAILURE), with every commit.
-            batch.meta.push((
-                META_LAST_OPERATING.to_string(),
-                super::now().secs().to_le_bytes().to_vec(),
-            ));
-            if let Err(e) = self.store.commit(&batch) {
-                tracing::error!(error = %e, "store commit failed; dropping {} replies and stopping", job.replies.len());
-                self.stats
-                    .replies_dropped
-                    .fetch_add(job.replies.len() as u64, Ordering::Relaxed);
-                return Err(e);
-            }
-            self.stats.commits.fetch_add(1, Ordering::Relaxed);
-            self.stats
-                .committed_records
-                .fetch_add(batch.leases.len() as u64, Ordering::Relaxed);
+        if batch.is_empty() {
+            self.store = Some(store);
+            out.send(now, job.replies);
+            self.queue_partner(now, job.partner);
+            return Ok(());
         }
+        // The last time this server is known to have run (RFC 8156 §8.3.2
+        // TIME-OF-FAILURE), with every commit.
+        batch.meta.push((
+            META_LAST_OPERATING.to_string(),
+            super::now().secs().to_le_bytes().to_vec(),
+        ));
+        let records = batch.leases.len();
+        if self.off_thread && job.replies.len() >= OFF_THREAD_MIN_REPLIES {
+            self.in_flight = Some((job.replies, job.partner));
+            let tx = self.done_tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.commit(&batch)));
+                let done = match result {
+                    Ok(result) => Done {
+                        store: Some(store),
+                        records,
+                        result,
+                    },
+                    Err(_) => Done {
+                        store: None,
+                        records,
+                        result: Err(StoreError::Io {
+                            path: "lease store".to_string(),
+                            source: std::io::Error::other("the commit panicked"),
+                        }),
+                    },
+                };
+                let _ = tx.send(done);
+            });
+            return Ok(());
+        }
+        let result = store.commit(&batch);
+        self.store = Some(store);
         // The commit took a while: the replies leave as of its end.
-        out.send(Instant::now(), job.replies);
-        self.queue_partner(now, job.partner);
+        self.committed(result, records, job.replies, job.partner, Instant::now(), out)
+    }
+
+    /// After a commit of `records` lease records: on success sends its
+    /// replies and queues its partner messages; on failure drops them,
+    /// counted, and returns the error.
+    fn committed(
+        &mut self,
+        result: Result<(), StoreError>,
+        records: usize,
+        replies: Vec<OutReply>,
+        partner: Vec<PartnerMessage>,
+        now: Instant,
+        out: &mut Outbound,
+    ) -> Result<(), StoreError> {
+        if let Err(e) = result {
+            tracing::error!(error = %e, "store commit failed; dropping {} replies and stopping", replies.len());
+            self.stats
+                .replies_dropped
+                .fetch_add(replies.len() as u64, Ordering::Relaxed);
+            return Err(e);
+        }
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .committed_records
+            .fetch_add(records as u64, Ordering::Relaxed);
+        out.send(now, replies);
+        self.queue_partner(now, partner);
         Ok(())
     }
 }
