@@ -112,6 +112,15 @@ pub struct Done {
     result: Result<(), StoreError>,
 }
 
+/// The error of a store that is no longer there (its off-thread commit
+/// panicked): the server must stop.
+fn store_lost(why: &str) -> StoreError {
+    StoreError::Io {
+        path: "lease store".to_string(),
+        source: std::io::Error::other(why.to_string()),
+    }
+}
+
 /// A commit answering at least this many clients runs off the processing
 /// thread (see [`Writer`]).
 pub const OFF_THREAD_MIN_REPLIES: usize = 4;
@@ -189,7 +198,7 @@ impl Writer {
     /// Sends everything pending now: commits what waits, then sends all
     /// partner messages (at shutdown, after [`Writer::inline_only`]).
     pub fn finish(&mut self, out: &mut Outbound) -> Result<(), StoreError> {
-        self.off_thread = false;
+        self.inline_only();
         self.flush(Instant::now(), out)?;
         out.flush_all();
         self.send_outgoing();
@@ -283,10 +292,7 @@ impl Writer {
             return Ok(());
         }
         let Some(mut store) = self.store.take() else {
-            return Err(StoreError::Io {
-                path: "lease store".to_string(),
-                source: std::io::Error::other("lost after a failed commit"),
-            });
+            return Err(store_lost("lost after a failed commit"));
         };
         self.due = None;
         let job = std::mem::take(&mut self.pending);
@@ -329,10 +335,7 @@ impl Writer {
                     Err(_) => Done {
                         store: None,
                         records,
-                        result: Err(StoreError::Io {
-                            path: "lease store".to_string(),
-                            source: std::io::Error::other("the commit panicked"),
-                        }),
+                        result: Err(store_lost("the commit panicked")),
                     },
                 };
                 let _ = tx.send(done);
