@@ -36,6 +36,8 @@
 #             (perf_breakdown.py: share per thread and per category); SERVERS="" RATES=""
 #             runs only the profiles
 #   PERF_KIND  the server PERF_DUET_AT profiles [duet]; e.g. duet-tmpfs, bare
+#   PERF_FREQ / PERF_EVENT  perf record -F [999] / -e [perf's default]; e.g. cpu-clock:u
+#             samples user space only (where duet's own work is)
 #   TRACE_DUET_AT  like PERF_DUET_AT, but `perf trace -s` (syscall counts and latencies per
 #             thread) into $OUT/trace-duet-RATE.txt
 #
@@ -232,6 +234,7 @@ cleanup() {
 
 # ------------------------------------------------------------------ measuring
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo ""; }        # utime+stime, all threads
+user_sys_ticks() { awk '{print $14, $15}' "/proc/$1/stat" 2>/dev/null || echo "0 0"; }  # utime stime, all threads
 ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt/{v+=$2} /^nonvoluntary_ctxt/{n+=$2} END{print v+0, n+0}'; }  # all threads
 busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }                   # whole machine, not idle/iowait
 udp_drops() { nsx "$1" nstat -az Udp6RcvbufErrors 2>/dev/null | awk '/Udp6RcvbufErrors/{print $2}'; }  # NS
@@ -259,13 +262,13 @@ except Exception:
 HDR="server,lease_type,offered,rep,duration,rate,sa_sent,sa_rcvd,sa_drops,sa_avg_ms,sa_max_ms,rr_sent,rr_rcvd,rr_drops,rr_avg_ms,rr_max_ms,srv_cpu_s,perfdhcp_cpu_s,machine_busy_s,udp_rcvbuf_errors,cli_udp_rcvbuf_errors,duet_received,duet_queue_overflow,duet_replies_sent,duet_commits,duet_committed_records,duet_dropped,log_warnings,load1,time,nice,exit_wait_us,duet_replies_paced,duet_send_rate,duet_send_burst"
 
 run_point() {  # run_point SERVER RATE REP
-  local srv=$1 rate=$2 rep=$3 f c0 c1 b0 b1 u0 u1 v0 v1 x0 x1 pc dc paced warn dir
+  local srv=$1 rate=$2 rep=$3 f c0 c1 b0 b1 u0 u1 v0 v1 x0 x1 us0 us1 pc dc paced warn dir
   start_srv "$srv"
   f="$RAW/$TAG-$srv-$LEASE_TYPE-$rate-$rep.txt"
-  u0=$(udp_drops $NS_SRV); v0=$(udp_drops $NS_CLI); b0=$(busy_ticks); c0=$(cpu_ticks "$SRV_PID"); x0=$(ctx_switches "$SRV_PID")
+  u0=$(udp_drops $NS_SRV); v0=$(udp_drops $NS_CLI); b0=$(busy_ticks); c0=$(cpu_ticks "$SRV_PID"); x0=$(ctx_switches "$SRV_PID"); us0=$(user_sys_ticks "$SRV_PID")
   /usr/bin/time -f "PERFDHCP_CPU %U %S" -o "$f.time" \
     $NICE_CMD ip netns exec $NS_CLI "$PERFDHCP" -6 -l eth0 -R "$CLIENTS" -r "$rate" -p "$DURATION" -e "$LEASE_TYPE" $WFLAG >"$f" 2>&1 || true
-  c1=$(cpu_ticks "$SRV_PID"); b1=$(busy_ticks); u1=$(udp_drops $NS_SRV); v1=$(udp_drops $NS_CLI); x1=$(ctx_switches "$SRV_PID")
+  c1=$(cpu_ticks "$SRV_PID"); b1=$(busy_ticks); u1=$(udp_drops $NS_SRV); v1=$(udp_drops $NS_CLI); x1=$(ctx_switches "$SRV_PID"); us1=$(user_sys_ticks "$SRV_PID")
   pc=$(awk '/PERFDHCP_CPU/ {printf "%.2f", $2+$3}' "$f.time"); rm -f "$f.time"
   dc=",,,,,,"; case $srv in duet*) dc=$(duet_counters) ;; esac
   paced=${dc##*,}; dc=${dc%,*}
@@ -288,12 +291,16 @@ run_point() {  # run_point SERVER RATE REP
   log "$srv $rate/s: context switches voluntary / involuntary per Reply: $(awk -v a="$x0" -v b="$x1" -v f="$f" '
     BEGIN { split(a, p, " "); split(b, q, " "); while ((getline l < f) > 0) if (l ~ /^received packets:/) r = l
             n = split(r, w, " "); r = w[n]; if (r > 0) printf "%.2f / %.2f", (q[1]-p[1])/r, (q[2]-p[2])/r }')"
+  # Diagnostic, not in the CSV: where the server's CPU went, user space vs kernel, per Reply.
+  log "$srv $rate/s: CPU µs per Reply, user / kernel: $(awk -v a="$us0" -v b="$us1" -v hz="$HZ" -v f="$f" '
+    BEGIN { split(a, p, " "); split(b, q, " "); while ((getline l < f) > 0) if (l ~ /^received packets:/) r = l
+            n = split(r, w, " "); r = w[n]; if (r > 0) printf "%.0f / %.0f", (q[1]-p[1])/hz/r*1e6, (q[2]-p[2])/hz/r*1e6 }')"
 }
 
 perf_duet() {  # perf_duet RATE: a profile of duet (all threads, call graphs) under that load
   local rate=$1 data="$RUN/perf-duet-$rate.data"
   start_srv "${PERF_KIND:-duet}"
-  perf record -F 999 --call-graph "${PERF_CALLGRAPH:-dwarf,32768}" -p "$SRV_PID" -o "$data" -- sleep $((DURATION + 1)) >/dev/null 2>&1 &
+  perf record -F "${PERF_FREQ:-999}" ${PERF_EVENT:+-e "$PERF_EVENT"} --call-graph "${PERF_CALLGRAPH:-dwarf,32768}" -p "$SRV_PID" -o "$data" -- sleep $((DURATION + 1)) >/dev/null 2>&1 &
   local ppid=$!
   sleep 0.2
   nsx $NS_CLI "$PERFDHCP" -6 -l eth0 -R "$CLIENTS" -r "$rate" -p "$DURATION" -e "$LEASE_TYPE" \

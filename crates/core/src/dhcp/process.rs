@@ -785,16 +785,16 @@ fn assign(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, mode: Mode) -> Processed {
     };
     let mut reply = reply_base(srv, ctx.client, msg_type);
     let changes = srv.finish(ctx, &mut reply, ias, commit);
-    let subnet = srv.subnet(ctx.subnet).map(|s| s.cfg.clone());
+    let subnet = srv.subnet(ctx.subnet).map(|s| &s.cfg);
     if mode == Mode::Advertise {
-        if let Some(p) = subnet.as_ref().map(|s| s.preference).filter(|p| *p > 0) {
+        if let Some(p) = subnet.map(|s| s.preference).filter(|p| *p > 0) {
             reply.options.push(DhcpOption::Preference(p));
         }
     }
     if mode == Mode::RapidCommit {
         reply.options.push(DhcpOption::RapidCommit);
     }
-    add_config_options(&mut reply, ctx.client, subnet.as_ref());
+    add_config_options(&mut reply, ctx.client, subnet);
     Ok((reply, changes))
 }
 
@@ -880,8 +880,7 @@ fn extend(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, rebind: bool) -> Processed 
     }
     let mut reply = reply_base(srv, ctx.client, MessageType::Reply);
     let changes = srv.finish(ctx, &mut reply, ias, true);
-    let subnet = srv.subnet(ctx.subnet).map(|s| s.cfg.clone());
-    add_config_options(&mut reply, ctx.client, subnet.as_ref());
+    add_config_options(&mut reply, ctx.client, srv.subnet(ctx.subnet).map(|s| &s.cfg));
     Ok((reply, changes))
 }
 

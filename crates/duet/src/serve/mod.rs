@@ -20,6 +20,7 @@
 //! ```
 
 pub mod control;
+pub mod deadline;
 pub mod filter;
 pub mod pace;
 pub mod partner;
@@ -30,6 +31,7 @@ pub mod writer;
 use crate::api::{LeaseJson, RelationshipJson, ServerJson, StatusJson};
 use anyhow::{bail, Context};
 use control::Query;
+use deadline::Deadline;
 use duet_core::config::Config;
 use duet_core::dhcp::{Dhcpv6Server, Incoming, Outcome, ServerOptions, Subnet};
 use duet_core::failover::{EndpointConfig, EndpointRecord, Event, FailoverEndpoint, Relationships};
@@ -670,8 +672,21 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ = ctl_stop_rx.await;
     }));
 
+    // SIGTERM / SIGINT: watched by a task of their own, which tells the
+    // loop by one channel (cheaper to poll in every round than both).
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
+    tokio::spawn(async move {
+        let which = tokio::select! {
+            _ = sigterm.recv() => "SIGTERM",
+            _ = sigint.recv() => "SIGINT",
+        };
+        let _ = stop_tx.send(which);
+    });
+    let mut lease_timer: Deadline<UnixTime> = Deadline::new();
+    let mut commit_timer: Deadline<Instant> = Deadline::new();
+    let mut send_timer: Deadline<Instant> = Deadline::new();
     let mut report = tokio::time::interval(Duration::from_secs(60));
     // Keeps "last time operating" fresh in the store even without traffic
     // (RFC 8156 §8.3.2 step 5 compares it with the partner's PARTNER-DOWN time).
@@ -696,20 +711,18 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let mut result = Ok(());
 
     loop {
-        let timer = core.next_timer();
-        let sleep = match timer {
-            Some(t) => {
-                let wait = Duration::from_secs(t.secs().saturating_sub(now().secs()));
-                tokio::time::Instant::now() + wait
-            }
-            None => tokio::time::Instant::now() + Duration::from_secs(3600),
-        };
+        // The timers are re-armed only when what they wait for changed.
+        lease_timer.set(core.next_timer(), |t| {
+            tokio::time::Instant::now() + Duration::from_secs(t.secs().saturating_sub(now().secs()))
+        });
+        commit_timer.set(writer.due(), tokio::time::Instant::from_std);
+        send_timer.set(core.out.next_release(), tokio::time::Instant::from_std);
         let mut job = Job::default();
-        let commit_due = writer.due();
-        let send_due = core.out.next_release();
         tokio::select! {
-            _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); break; }
-            _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break; }
+            which = &mut stop_rx => {
+                tracing::info!("{}: stopping", which.unwrap_or("the signal watch ended"));
+                break;
+            }
             Some(q) = q_rx.recv() => core.answer(q, &mut job),
             Some(ev) = pev_rx.recv() => {
                 let mut ack_only = core.handle_partner(ev);
@@ -744,8 +757,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                     }
                 }
             }
-            _ = tokio::time::sleep_until(sleep), if timer.is_some() => core.timers(&mut job),
-            _ = tokio::time::sleep_until(commit_due.unwrap_or_else(Instant::now).into()), if commit_due.is_some() => {
+            () = lease_timer.fired(), if lease_timer.armed() => core.timers(&mut job),
+            () = commit_timer.fired(), if commit_timer.armed() => {
                 if let Err(e) = writer.on_due(Instant::now(), &mut core.out) {
                     result = Err(anyhow::Error::new(e).context("the lease store failed: not answering clients without stable storage"));
                     break;
@@ -757,8 +770,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                     break;
                 }
             }
-            _ = tokio::time::sleep_until(send_due.unwrap_or_else(Instant::now).into()), if send_due.is_some() => {}
+            () = send_timer.fired(), if send_timer.armed() => {}
             _ = heartbeat.tick() => {
+                // The lease timer's deadline was derived from the wall
+                // clock: derive it again, in case that clock was set.
+                lease_timer.set(None, |_| tokio::time::Instant::now());
                 job.meta.push((META_LAST_OPERATING.to_string(), now().secs().to_le_bytes().to_vec()));
             }
             _ = report.tick() => {
