@@ -288,13 +288,16 @@ run_point() {  # run_point SERVER RATE REP
   echo "$line" >> "$CSV"
   log "$line"
   # Diagnostic, not in the CSV: the server's context switches (all threads) per Reply.
-  log "$srv $rate/s: context switches voluntary / involuntary per Reply: $(awk -v a="$x0" -v b="$x1" -v f="$f" '
-    BEGIN { split(a, p, " "); split(b, q, " "); while ((getline l < f) > 0) if (l ~ /^received packets:/) r = l
-            n = split(r, w, " "); r = w[n]; if (r > 0) printf "%.2f / %.2f", (q[1]-p[1])/r, (q[2]-p[2])/r }')"
+  # (Replies: perfdhcp's last "received packets" line, the Request/Reply exchange's.)
+  local replies; replies=$(awk '/^received packets:/ {r = $NF} END {print r + 0}' "$f")
+  log "$srv $rate/s: context switches voluntary / involuntary per Reply: $(per_reply "$x0" "$x1" "$replies" 1 '%.2f / %.2f')"
   # Diagnostic, not in the CSV: where the server's CPU went, user space vs kernel, per Reply.
-  log "$srv $rate/s: CPU µs per Reply, user / kernel: $(awk -v a="$us0" -v b="$us1" -v hz="$HZ" -v f="$f" '
-    BEGIN { split(a, p, " "); split(b, q, " "); while ((getline l < f) > 0) if (l ~ /^received packets:/) r = l
-            n = split(r, w, " "); r = w[n]; if (r > 0) printf "%.0f / %.0f", (q[1]-p[1])/hz/r*1e6, (q[2]-p[2])/hz/r*1e6 }')"
+  log "$srv $rate/s: CPU µs per Reply, user / kernel: $(per_reply "$us0" "$us1" "$replies" "$(awk -v hz="$HZ" 'BEGIN{print 1e6 / hz}')" '%.0f / %.0f')"
+}
+
+per_reply() {  # per_reply "A1 A2" "B1 B2" REPLIES SCALE FORMAT: (B-A)*SCALE/REPLIES for both fields
+  awk -v a="$1" -v b="$2" -v r="$3" -v k="$4" -v fmt="$5" '
+    BEGIN { split(a, p, " "); split(b, q, " "); if (r > 0) printf fmt, (q[1]-p[1])*k/r, (q[2]-p[2])*k/r }'
 }
 
 perf_duet() {  # perf_duet RATE: a profile of duet (all threads, call graphs) under that load

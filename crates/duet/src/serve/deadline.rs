@@ -45,6 +45,12 @@ impl<K: PartialEq + Copy> Deadline<K> {
         self.key = key;
     }
 
+    /// Disarms the timer: the next [`Deadline::set`] arms it again, even
+    /// for the same key.
+    pub fn disarm(&mut self) {
+        self.key = None;
+    }
+
     /// Whether the timer is armed.
     pub fn armed(&self) -> bool {
         self.key.is_some()
@@ -60,14 +66,14 @@ impl<K: PartialEq + Copy> Deadline<K> {
 /// The future of [`Deadline::fired`].
 pub struct Fired<'a, K>(&'a mut Deadline<K>);
 
-impl<K: Unpin> Future for Fired<'_, K> {
+impl<K: PartialEq + Copy + Unpin> Future for Fired<'_, K> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let d = &mut *self.0;
         match d.sleep.as_mut().poll(cx) {
             Poll::Ready(()) => {
-                d.key = None;
+                d.disarm();
                 Poll::Ready(())
             }
             Poll::Pending => Poll::Pending,

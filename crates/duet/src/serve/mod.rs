@@ -774,7 +774,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             _ = heartbeat.tick() => {
                 // The lease timer's deadline was derived from the wall
                 // clock: derive it again, in case that clock was set.
-                lease_timer.set(None, |_| tokio::time::Instant::now());
+                lease_timer.disarm();
                 job.meta.push((META_LAST_OPERATING.to_string(), now().secs().to_le_bytes().to_vec()));
             }
             _ = report.tick() => {
