@@ -39,7 +39,7 @@
 #   PERF_FREQ / PERF_EVENT  perf record -F [999] / -e [perf's default]; e.g. cpu-clock:u
 #             samples user space only (where duet's own work is)
 #   TRACE_DUET_AT  like PERF_DUET_AT, but `perf trace -s` (syscall counts and latencies per
-#             thread) into $OUT/trace-duet-RATE.txt
+#             thread) of the PERF_KIND server into $OUT/trace-duet-RATE.txt
 #
 # Lab: namespaces dbench-srv (eth0 2001:db8:1::1/64) and dbench-cli (eth0 2001:db8:1::100/64)
 # joined by bridge br0 in dbench-br (multicast snooping off): the shape of
@@ -319,14 +319,14 @@ perf_duet() {  # perf_duet RATE: a profile of duet (all threads, call graphs) un
 
 trace_duet() {  # trace_duet RATE: per-thread syscall counts and latencies of duet under that load
   local rate=$1 out="$OUT/trace-duet-$rate.txt"
-  start_srv duet
+  start_srv "${PERF_KIND:-duet}"
   perf trace -s -p "$SRV_PID" -o "$out.tmp" -- sleep $((DURATION + 1)) >/dev/null 2>&1 &
   local ppid=$!
   sleep 0.3
   $NICE_CMD ip netns exec $NS_CLI "$PERFDHCP" -6 -l eth0 -R "$CLIENTS" -r "$rate" -p "$DURATION" -e "$LEASE_TYPE" \
     >"$RAW/trace-duet-$rate.txt" 2>&1 || true
   wait "$ppid" || true
-  local dc; dc=$(duet_counters)
+  local dc; dc=$(duet_counters || true)
   stop_srv
   { echo "# perf trace -s of duet, offered $rate/s for ${DURATION}s; perfdhcp:"
     grep -E '^Rate|^sent packets|^received packets|^drops:' "$RAW/trace-duet-$rate.txt"

@@ -566,7 +566,12 @@ impl Dhcpv6Server {
         // Only this binding's own record counts for the MCLT rule: what the
         // partner acknowledged for a previous client says nothing of this
         // one (found by duet-sim, seed 6879).
-        let current = self.db.get(key).filter(|l| l.is_active_for(bk, ctx.now));
+        // Looked up only where it is used (in a relationship): standalone,
+        // it was 4 % of duet's user-space time in a profile at 2000/s.
+        let current = ctx
+            .rel
+            .and_then(|_| self.db.get(key))
+            .filter(|l| l.is_active_for(bk, ctx.now));
         let desired = ctx.now + s.valid_lifetime;
         let cap = ctx
             .rel

@@ -102,6 +102,10 @@ pub struct Writer {
     /// group, and the time by which they must.
     outgoing: Vec<PartnerMessage>,
     outgoing_due: Option<Instant>,
+    /// The [`META_LAST_OPERATING`] value (Unix seconds) of the last commit
+    /// that carried it: a commit in the same second leaves it out, since
+    /// it would write the same bytes again.
+    last_operating: Option<u64>,
 }
 
 /// The report of a commit that ran off the processing thread: the store
@@ -110,6 +114,20 @@ pub struct Done {
     store: Option<Box<dyn LeaseStore>>,
     records: usize,
     result: Result<(), StoreError>,
+}
+
+/// The latest record of each lease in `changes`, in the order each lease
+/// first appears.
+fn latest_per_lease(changes: Vec<Lease>) -> Vec<Lease> {
+    let mut latest: HashMap<LeaseKey, Lease> = HashMap::with_capacity(changes.len());
+    let mut order = Vec::with_capacity(changes.len());
+    for l in changes {
+        let key = l.key;
+        if latest.insert(key, l).is_none() {
+            order.push(key);
+        }
+    }
+    order.into_iter().filter_map(|k| latest.remove(&k)).collect()
 }
 
 /// The error of a store that is no longer there (its off-thread commit
@@ -148,6 +166,7 @@ impl Writer {
             due: None,
             outgoing: Vec::new(),
             outgoing_due: None,
+            last_operating: None,
         }
     }
 
@@ -296,16 +315,8 @@ impl Writer {
         };
         self.due = None;
         let job = std::mem::take(&mut self.pending);
-        let mut latest: HashMap<LeaseKey, Lease> = HashMap::with_capacity(job.changes.len());
-        let mut order = Vec::with_capacity(job.changes.len());
-        for l in job.changes {
-            let key = l.key;
-            if latest.insert(key, l).is_none() {
-                order.push(key);
-            }
-        }
         let mut batch = Batch {
-            leases: order.into_iter().filter_map(|k| latest.remove(&k)).collect(),
+            leases: latest_per_lease(job.changes),
             meta: job.meta,
         };
         if batch.is_empty() {
@@ -315,11 +326,15 @@ impl Writer {
             return Ok(());
         }
         // The last time this server is known to have run (RFC 8156 §8.3.2
-        // TIME-OF-FAILURE), with every commit.
-        batch.meta.push((
-            META_LAST_OPERATING.to_string(),
-            super::now().secs().to_le_bytes().to_vec(),
-        ));
+        // TIME-OF-FAILURE), with every commit in a new second (the store
+        // keeps the latest value; the same second again adds nothing).
+        let secs = super::now().secs();
+        if self.last_operating != Some(secs) {
+            batch
+                .meta
+                .push((META_LAST_OPERATING.to_string(), secs.to_le_bytes().to_vec()));
+            self.last_operating = Some(secs);
+        }
         let records = batch.leases.len();
         if self.off_thread && job.replies.len() >= OFF_THREAD_MIN_REPLIES {
             self.in_flight = Some((job.replies, job.partner));
@@ -477,6 +492,38 @@ fn send_partner(outbox: &Outbox, partner: Vec<PartnerMessage>) {
                     let _ = tx.send(o);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latest_per_lease;
+    use duet_core::lease::{Lease, LeaseKey, LeaseState};
+    use duet_core::time::UnixTime;
+    use std::net::Ipv6Addr;
+
+    fn rec(n: u16, t: u64) -> Lease {
+        Lease::free(
+            LeaseKey::address(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, n)),
+            LeaseState::Free,
+            UnixTime(t),
+        )
+    }
+
+    /// The last record of each lease, in first-appearance order.
+    #[test]
+    fn latest_per_lease_keeps_the_last_record_in_first_order() {
+        for len in [0usize, 1, 2, 5, 30] {
+            let changes: Vec<Lease> = (0..len).map(|i| rec((i % 4) as u16, i as u64)).collect();
+            let mut want: Vec<Lease> = Vec::new();
+            for l in &changes {
+                if !want.iter().any(|w| w.key == l.key) {
+                    let last = changes.iter().rev().find(|c| c.key == l.key).cloned();
+                    want.extend(last);
+                }
+            }
+            assert_eq!(latest_per_lease(changes), want, "{len} records");
         }
     }
 }
