@@ -30,6 +30,10 @@
 #             anchors' invocation has no -W; see bench/README.md) [unset]
 #   NICE      if set (e.g. -10), servers and perfdhcp run at that nice level, so that other
 #             people's jobs on a shared machine disturb the measurement less [unset]
+#   PIN       if set (e.g. 1), servers run on CPU 0 and perfdhcp on CPU 1 (taskset), so the load
+#             generator never shares the server's CPU, as a remote client would not; a diagnostic
+#             of what the co-location costs, not the anchors' setup (kea-mt's 2 threads share
+#             one CPU then)  [unset]
 #   PERF_DUET_AT  if set (offered rates, e.g. "2000 12000"), also profile duet at each rate once,
 #             after the sweep (`perf record -F 999 --call-graph $PERF_CALLGRAPH` [dwarf,32768],
 #             all threads) into $RUN/perf-duet-RATE.data, text reports into $OUT/perf-duet-RATE*.txt
@@ -66,6 +70,8 @@ KEA_DHCP6=${KEA_DHCP6:-/usr/sbin/kea-dhcp6}; PERFDHCP=${PERFDHCP:-/usr/sbin/perf
 MT_THREADS=${MT_THREADS:-2}; MT_QUEUE=${MT_QUEUE:-64}
 EXIT_WAIT_US=${EXIT_WAIT_US:-}; WFLAG=""; [ -n "$EXIT_WAIT_US" ] && WFLAG="-W $EXIT_WAIT_US"
 NICE=${NICE:-}; NICE_CMD=""; [ -n "$NICE" ] && NICE_CMD="nice -n $NICE"
+PIN=${PIN:-}; SRV_CMD=$NICE_CMD; CLI_CMD=$NICE_CMD
+[ -n "$PIN" ] && { SRV_CMD="$NICE_CMD taskset -c 0"; CLI_CMD="$NICE_CMD taskset -c 1"; }
 NS_BR=dbench-br; NS_SRV=dbench-srv; NS_CLI=dbench-cli
 SRV_ADDR=2001:db8:1::1; CLI_ADDR=2001:db8:1::100
 HZ=$(getconf CLK_TCK)
@@ -186,17 +192,17 @@ start_srv() {  # start_srv NAME: fresh store, started and ready, SRV_PID set
       data="$dir/data"
       if [ $name = duet-tmpfs ]; then data=/dev/shm/duet-bench-data; rm -rf "$data"; fi
       gen_duet "$dir" "$data"
-      $NICE_CMD ip netns exec $NS_SRV "$DUET" serve --config "$dir/duet.toml" --log "$DUET_LOG" >"$dir/duet.log" 2>&1 &
+      $SRV_CMD ip netns exec $NS_SRV "$DUET" serve --config "$dir/duet.toml" --log "$DUET_LOG" >"$dir/duet.log" 2>&1 &
       SRV_PID=$!; sock="$dir/control.sock" ;;
     bare|bare-nosync)
       local bdata="$dir/data"; [ $name = bare-nosync ] && bdata=""
-      $NICE_CMD ip netns exec $NS_SRV "$BARE" eth0 2001:db8:1:0:1:: $bdata >"$dir/bare.log" 2>&1 &
+      $SRV_CMD ip netns exec $NS_SRV "$BARE" eth0 2001:db8:1:0:1:: $bdata >"$dir/bare.log" 2>&1 &
       SRV_PID=$!; sock="" ;;
     kea-st|kea-mt)
       local mt=false; [ $name = kea-mt ] && mt=true
       gen_kea "$dir" $mt
       KEA_PIDFILE_DIR="$dir" KEA_LOCKFILE_DIR=none \
-        $NICE_CMD ip netns exec $NS_SRV "$KEA_DHCP6" -c "$dir/kea-dhcp6.conf" >"$dir/stdout.log" 2>&1 &
+        $SRV_CMD ip netns exec $NS_SRV "$KEA_DHCP6" -c "$dir/kea-dhcp6.conf" >"$dir/stdout.log" 2>&1 &
       SRV_PID=$!; sock="$dir/ctrl.sock" ;;
     *) echo "unknown server $name" >&2; exit 2 ;;
   esac
@@ -267,7 +273,7 @@ run_point() {  # run_point SERVER RATE REP
   f="$RAW/$TAG-$srv-$LEASE_TYPE-$rate-$rep.txt"
   u0=$(udp_drops $NS_SRV); v0=$(udp_drops $NS_CLI); b0=$(busy_ticks); c0=$(cpu_ticks "$SRV_PID"); x0=$(ctx_switches "$SRV_PID"); us0=$(user_sys_ticks "$SRV_PID")
   /usr/bin/time -f "PERFDHCP_CPU %U %S" -o "$f.time" \
-    $NICE_CMD ip netns exec $NS_CLI "$PERFDHCP" -6 -l eth0 -R "$CLIENTS" -r "$rate" -p "$DURATION" -e "$LEASE_TYPE" $WFLAG >"$f" 2>&1 || true
+    $CLI_CMD ip netns exec $NS_CLI "$PERFDHCP" -6 -l eth0 -R "$CLIENTS" -r "$rate" -p "$DURATION" -e "$LEASE_TYPE" $WFLAG >"$f" 2>&1 || true
   c1=$(cpu_ticks "$SRV_PID"); b1=$(busy_ticks); u1=$(udp_drops $NS_SRV); v1=$(udp_drops $NS_CLI); x1=$(ctx_switches "$SRV_PID"); us1=$(user_sys_ticks "$SRV_PID")
   pc=$(awk '/PERFDHCP_CPU/ {printf "%.2f", $2+$3}' "$f.time"); rm -f "$f.time"
   dc=",,,,,,"; case $srv in duet*) dc=$(duet_counters) ;; esac
@@ -323,7 +329,7 @@ trace_duet() {  # trace_duet RATE: per-thread syscall counts and latencies of du
   perf trace -s -p "$SRV_PID" -o "$out.tmp" -- sleep $((DURATION + 1)) >/dev/null 2>&1 &
   local ppid=$!
   sleep 0.3
-  $NICE_CMD ip netns exec $NS_CLI "$PERFDHCP" -6 -l eth0 -R "$CLIENTS" -r "$rate" -p "$DURATION" -e "$LEASE_TYPE" \
+  $CLI_CMD ip netns exec $NS_CLI "$PERFDHCP" -6 -l eth0 -R "$CLIENTS" -r "$rate" -p "$DURATION" -e "$LEASE_TYPE" \
     >"$RAW/trace-duet-$rate.txt" 2>&1 || true
   wait "$ppid" || true
   local dc; dc=$(duet_counters || true)
@@ -361,7 +367,7 @@ trap 'cleanup' EXIT
 trap 'exit 130' INT TERM
 lab_up
 log "store dirs under $RUN: $(stat -f -c %T "$RUN") ($(df --output=source "$RUN" | tail -1)); servers: $SERVERS; rates: $RATES; ${DURATION}s x $REPEATS"
-log "machine: $(nproc) CPUs; load: $(cut -d' ' -f1-3 /proc/loadavg); nice: ${NICE:-0}"
+log "machine: $(nproc) CPUs; load: $(cut -d' ' -f1-3 /proc/loadavg); nice: ${NICE:-0}; pinned: ${PIN:-no}"
 for rep in $(seq "$REPEATS"); do
   for rate in $RATES; do
     for srv in $SERVERS; do   # servers interleaved per point: background noise hits all of them
