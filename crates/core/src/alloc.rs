@@ -214,6 +214,15 @@ impl AddressRangeSet {
     /// search at `random` (so addresses are not predictable, RFC 7721 §4.7).
     /// Reserved IIDs met on the way are dropped from the set for good.
     pub fn take_any(&mut self, classes: [bool; 2], random: u128) -> Option<Ipv6Addr> {
+        let a = self.find_any(classes, random)?;
+        self.take(a);
+        Some(a)
+    }
+
+    /// The free address [`AddressRangeSet::take_any`] would take, left
+    /// free (an offer is not a binding). Reserved IIDs met on the way are
+    /// dropped from the set for good.
+    pub fn find_any(&mut self, classes: [bool; 2], random: u128) -> Option<Ipv6Addr> {
         let first = usize::from(random & 1 == 1);
         for c in [first, 1 - first] {
             if !classes.get(c).copied().unwrap_or(false) {
@@ -225,11 +234,11 @@ impl AddressRangeSet {
             let Some(set) = self.free.get_mut(c) else { continue };
             // Each reserved IID is removed once, so this loop is bounded.
             while let Some(k) = set.find_from(hint) {
-                set.remove(k);
                 let a = Ipv6Addr::from((k << 1) | c as u128);
                 if !is_reserved_iid(a) {
                     return Some(a);
                 }
+                set.remove(k);
             }
         }
         None
@@ -322,7 +331,14 @@ impl PrefixPoolSet {
 
     /// Takes a free prefix owned by class `c`, searching from `random`.
     pub fn take_any(&mut self, c: usize, random: u128) -> Option<Ipv6Prefix> {
-        let set = self.free.get_mut(c)?;
+        let p = self.find_any(c, random)?;
+        self.take(&p);
+        Some(p)
+    }
+
+    /// The free prefix [`PrefixPoolSet::take_any`] would take, left free.
+    pub fn find_any(&self, c: usize, random: u128) -> Option<Ipv6Prefix> {
+        let set = self.free.get(c)?;
         let size_mask = {
             let bits = u32::from(self.delegated_len.saturating_sub(self.prefix.len()));
             if bits >= 128 {
@@ -332,7 +348,6 @@ impl PrefixPoolSet {
             }
         };
         let i = set.find_from(random & size_mask)?;
-        set.remove(i);
         self.prefix.subprefix(self.delegated_len, i)
     }
 

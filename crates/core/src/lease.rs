@@ -252,6 +252,29 @@ pub struct LeaseDb {
     pd_pools: Vec<PrefixPoolSet>,
 }
 
+/// Records `key` under binding `b` (the key is cloned only for a binding
+/// not yet in the index).
+fn link(index: &mut HashMap<BindingKey, BTreeSet<LeaseKey>>, b: &BindingKey, key: LeaseKey) {
+    match index.get_mut(b) {
+        Some(set) => {
+            set.insert(key);
+        }
+        None => {
+            index.insert(b.clone(), BTreeSet::from([key]));
+        }
+    }
+}
+
+/// Removes `key` from binding `b`, and the binding once it has no key left.
+fn unlink(index: &mut HashMap<BindingKey, BTreeSet<LeaseKey>>, b: &BindingKey, key: &LeaseKey) {
+    if let Some(set) = index.get_mut(b) {
+        set.remove(key);
+        if set.is_empty() {
+            index.remove(b);
+        }
+    }
+}
+
 impl LeaseDb {
     /// An empty database over the given address ranges (inclusive) and
     /// prefix pools (prefix, delegated length). Indices into these lists
@@ -329,23 +352,49 @@ impl LeaseDb {
             .filter_map(|k| self.leases.get(k))
     }
 
-    /// Inserts or replaces a record, keeping every index in step.
+    /// Inserts or replaces a record, keeping every index in step. A record
+    /// that replaces one is written in place, and an index whose entry
+    /// did not change (the binding, the next event) is left alone.
     pub fn upsert(&mut self, lease: Lease) -> Result<(), LeaseDbError> {
         let key = lease.key;
         let pool = self.pool_of(&key).ok_or(LeaseDbError::NotInPool(key))?;
-        if let Some(old) = self.leases.remove(&key) {
-            self.unindex(&old);
-        }
-        if let Some(b) = &lease.binding {
-            self.by_binding.entry(b.clone()).or_default().insert(key);
-        }
-        if let Some(t) = lease.next_event() {
-            self.timers.insert((t, key));
+        let state = lease.state;
+        let event = lease.next_event();
+        match self.leases.get_mut(&key) {
+            Some(slot) => {
+                let old = std::mem::replace(slot, lease);
+                if old.binding != slot.binding {
+                    if let Some(b) = &old.binding {
+                        unlink(&mut self.by_binding, b, &key);
+                    }
+                    if let Some(b) = &slot.binding {
+                        link(&mut self.by_binding, b, key);
+                    }
+                }
+                let old_event = old.next_event();
+                if old_event != event {
+                    if let Some(t) = old_event {
+                        self.timers.remove(&(t, key));
+                    }
+                    if let Some(t) = event {
+                        self.timers.insert((t, key));
+                    }
+                }
+            }
+            None => {
+                if let Some(b) = &lease.binding {
+                    link(&mut self.by_binding, b, key);
+                }
+                if let Some(t) = event {
+                    self.timers.insert((t, key));
+                }
+                self.leases.insert(key, lease);
+            }
         }
         match pool {
             PoolRef::Range(i) => {
                 if let Some(r) = self.ranges.get_mut(i) {
-                    if lease.state.is_available() {
+                    if state.is_available() {
                         r.release(key.prefix.addr());
                     } else {
                         r.take(key.prefix.addr());
@@ -354,7 +403,7 @@ impl LeaseDb {
             }
             PoolRef::Pd(i) => {
                 if let Some(p) = self.pd_pools.get_mut(i) {
-                    match lease.state {
+                    match state {
                         LeaseState::Free => {
                             p.release(&key.prefix, 0);
                         }
@@ -368,22 +417,7 @@ impl LeaseDb {
                 }
             }
         }
-        self.leases.insert(key, lease);
         Ok(())
-    }
-
-    fn unindex(&mut self, old: &Lease) {
-        if let Some(b) = &old.binding {
-            if let Some(set) = self.by_binding.get_mut(b) {
-                set.remove(&old.key);
-                if set.is_empty() {
-                    self.by_binding.remove(b);
-                }
-            }
-        }
-        if let Some(t) = old.next_event() {
-            self.timers.remove(&(t, old.key));
-        }
     }
 
     /// The earliest time a lease needs attention.
@@ -414,9 +448,7 @@ impl LeaseDb {
     /// [`LeaseDb::upsert`]).
     pub fn find_free_address(&mut self, range: usize, classes: [bool; 2], random: u128) -> Option<Ipv6Addr> {
         let r = self.ranges.get_mut(range)?;
-        let a = r.take_any(classes, random)?;
-        r.release(a);
-        Some(a)
+        r.find_any(classes, random)
     }
 
     /// The owner class of delegable prefix `p` if it is free (0 primary /
@@ -429,11 +461,8 @@ impl LeaseDb {
 
     /// A free delegable prefix of pool `pool` owned by class `class`,
     /// searching from `random`; not yet taken.
-    pub fn find_free_prefix(&mut self, pool: usize, class: usize, random: u128) -> Option<Ipv6Prefix> {
-        let q = self.pd_pools.get_mut(pool)?;
-        let p = q.take_any(class, random)?;
-        q.release(&p, class);
-        Some(p)
+    pub fn find_free_prefix(&self, pool: usize, class: usize, random: u128) -> Option<Ipv6Prefix> {
+        self.pd_pools.get(pool)?.find_any(class, random)
     }
 }
 
@@ -522,6 +551,46 @@ mod tests {
         let a = d.find_free_address(0, [true, false], 12345).unwrap();
         assert_eq!(u128::from(a) & 1, 0);
         assert!(d.address_is_free(a), "finding is not taking");
+    }
+
+    proptest::proptest! {
+        /// After any sequence of upserts (records replaced in place, with
+        /// or without a change of binding, state or times), the binding
+        /// index, the timer index and the free space say what the records
+        /// say.
+        #[test]
+        fn indexes_match_the_records_after_any_upserts(
+            ops in proptest::collection::vec((0u8..6, 0u8..4, 0u8..4, 0u64..50), 1..60)
+        ) {
+            const STATES: [LeaseState; 4] =
+                [LeaseState::Active, LeaseState::Free, LeaseState::Expired, LeaseState::Released];
+            let mut d = db();
+            let addr = |n: u8| Ipv6Addr::from(u128::from(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x100)) + u128::from(n));
+            for &(n, who, st, t) in &ops {
+                let key = LeaseKey::address(addr(n));
+                let mut l = active(key, who, 10 + t);
+                l.binding = (who > 0).then(|| BindingKey { duid: vec![0, 3, who], kind: LeaseKind::Na, iaid: 1 });
+                l.state = STATES[usize::from(st)];
+                l.state_expiration = (t % 3 == 0).then_some(UnixTime(t));
+                d.upsert(l).unwrap();
+            }
+            let records: Vec<Lease> = d.iter().cloned().collect();
+            for who in 0u8..4 {
+                let b = BindingKey { duid: vec![0, 3, who], kind: LeaseKind::Na, iaid: 1 };
+                let want: Vec<LeaseKey> = records.iter().filter(|l| l.binding.as_ref() == Some(&b)).map(|l| l.key).collect();
+                let got: Vec<LeaseKey> = d.of_binding(&b).map(|l| l.key).collect();
+                proptest::prop_assert_eq!(got, want);
+            }
+            let mut events: Vec<(UnixTime, LeaseKey)> = records.iter().filter_map(|l| l.next_event().map(|t| (t, l.key))).collect();
+            events.sort();
+            proptest::prop_assert_eq!(d.next_timer(), events.first().map(|e| e.0));
+            let due: Vec<LeaseKey> = events.iter().take_while(|e| e.0 <= UnixTime(30)).map(|e| e.1).collect();
+            proptest::prop_assert_eq!(d.due(UnixTime(30), usize::MAX), due);
+            for n in 0u8..6 {
+                let free = d.get(&LeaseKey::address(addr(n))).is_none_or(|l| l.state.is_available());
+                proptest::prop_assert_eq!(d.address_is_free(addr(n)), free);
+            }
+        }
     }
 
     #[test]

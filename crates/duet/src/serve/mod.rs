@@ -647,6 +647,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     let stats = Arc::new(Stats::default());
     let mut rbuf = vec![0u8; 65_536];
+    let mut cmsg = udp::cmsg_buffer();
 
     let commit_window = cfg.server.commit_window;
     let outbox: Outbox = Arc::new(
@@ -737,7 +738,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                 // in socket-drops).
                 let Some(sock) = core.sockets.get(i).cloned() else { continue };
                 for _ in 0..batch_max {
-                    match udp::try_recv(&sock, &mut rbuf) {
+                    match udp::try_recv(&sock, &mut rbuf, &mut cmsg) {
                         Ok(r) => {
                             stats.received.fetch_add(1, Ordering::Relaxed);
                             let data = rbuf.get(..r.len).unwrap_or_default();

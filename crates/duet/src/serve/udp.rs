@@ -77,17 +77,23 @@ pub async fn readable(sockets: &[std::sync::Arc<UdpSocket>]) -> usize {
     .await
 }
 
-/// Receives one datagram if there is one (WouldBlock otherwise, which also
-/// clears the socket's readiness).
-pub fn try_recv(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
-    sock.try_io(Interest::READABLE, || recv_now(sock.as_raw_fd(), buf))
+/// A control-message buffer for [`try_recv`], made once and reused (one
+/// allocation per server, not one per datagram).
+pub fn cmsg_buffer() -> Vec<u8> {
+    nix::cmsg_space!(libc::in6_pktinfo)
 }
 
-fn recv_now(fd: i32, buf: &mut [u8]) -> io::Result<Received> {
-    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo);
+/// Receives one datagram into `buf` if there is one (WouldBlock otherwise,
+/// which also clears the socket's readiness); `cmsg` (from [`cmsg_buffer`])
+/// receives its IPV6_PKTINFO.
+pub fn try_recv(sock: &UdpSocket, buf: &mut [u8], cmsg: &mut [u8]) -> io::Result<Received> {
+    sock.try_io(Interest::READABLE, || recv_now(sock.as_raw_fd(), buf, cmsg))
+}
+
+fn recv_now(fd: i32, buf: &mut [u8], cmsg: &mut [u8]) -> io::Result<Received> {
     let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<SockaddrIn6>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT)
-        .map_err(io::Error::from)?;
+    let msg =
+        recvmsg::<SockaddrIn6>(fd, &mut iov, Some(cmsg), MsgFlags::MSG_DONTWAIT).map_err(io::Error::from)?;
     let source = msg
         .address
         .map(|a| SocketAddrV6::new(a.ip(), a.port(), a.flowinfo(), a.scope_id()))
