@@ -63,12 +63,7 @@ pub struct JournalStore {
     /// Size of the live data as a journal (header + snapshot records),
     /// measured at open and after each compaction.
     live_len: u64,
-    /// The leases replayed at open, until the first [`LeaseStore::load`]
-    /// takes them or the first commit makes them stale. The store keeps no
-    /// copy of the leases after that: the server holds them in its own
-    /// table, and a later `load` or a compaction replays the journal.
-    opened: Option<HashMap<LeaseKey, Lease>>,
-    /// The metadata (a few small entries), kept current by every commit.
+    leases: HashMap<LeaseKey, Lease>,
     meta: BTreeMap<String, Vec<u8>>,
     warnings: Vec<String>,
     options: JournalOptions,
@@ -232,14 +227,6 @@ fn nonzero_span(mut r: impl Read) -> io::Result<(Option<u64>, u64)> {
     }
 }
 
-/// What the good records of a journal add up to: the latest record of
-/// each lease, and the latest value of each metadata key.
-#[derive(Debug, Default)]
-struct Live {
-    leases: HashMap<LeaseKey, Lease>,
-    meta: BTreeMap<String, Vec<u8>>,
-}
-
 /// Counts bytes, to measure the live data without writing it.
 struct Counter(u64);
 
@@ -328,32 +315,21 @@ impl JournalStore {
             len: HEADER_LEN,
             file_len,
             live_len: HEADER_LEN,
-            opened: None,
+            leases: HashMap::new(),
             meta: BTreeMap::new(),
             warnings,
             options,
             broken: None,
         };
-        let (live, offset, bad) = store.read_records(file_len)?;
-        store.len = offset;
-        if let Some(reason) = bad {
-            store.set_aside_tail(file_len, &reason)?;
-        }
-        store.live_len = store.measure_live(&live)?;
-        store.meta = live.meta;
-        store.opened = Some(live.leases);
+        store.replay(file_len)?;
+        store.live_len = store.measure_live()?;
         Ok(store)
     }
 
-    /// Replays every good record from the header up to `file_len`: the
-    /// live data, the end of the last good record, and why the replay
-    /// stopped early (the first bad record), if it did.
-    fn read_records(&self, file_len: u64) -> Result<(Live, u64, Option<String>), StoreError> {
-        let mut live = Live::default();
-        let mut file = &self.file;
-        file.seek(SeekFrom::Start(HEADER_LEN))
-            .map_err(|e| io_err(&self.path, e))?;
-        let mut r = BufReader::new(file);
+    /// Replays every good record after the header; sets aside the tail
+    /// from the first bad one on.
+    fn replay(&mut self, file_len: u64) -> Result<(), StoreError> {
+        let mut r = BufReader::new(&self.file);
         let mut offset = HEADER_LEN;
         let bad = loop {
             let remaining = file_len.saturating_sub(offset);
@@ -377,31 +353,18 @@ impl JournalStore {
                 Next::Record { len, body } => {
                     offset = offset.saturating_add(len);
                     for l in body.leases {
-                        live.leases.insert(l.key, l);
+                        self.leases.insert(l.key, l);
                     }
-                    live.meta.extend(body.meta);
+                    self.meta.extend(body.meta);
                 }
             }
         };
-        Ok((live, offset, bad))
-    }
-
-    /// The live data, replayed from the records this store wrote or
-    /// verified at open. A bad record among them means the file changed
-    /// under the store: an error, never used.
-    fn replay_live(&self) -> Result<Live, StoreError> {
-        let (live, offset, bad) = self.read_records(self.len)?;
-        match bad {
-            None if offset == self.len => Ok(live),
-            bad => Err(StoreError::Corrupt {
-                path: self.path.display().to_string(),
-                reason: format!(
-                    "re-reading the journal stopped at offset {offset} of {}: {}",
-                    self.len,
-                    bad.unwrap_or_else(|| "free space where records were written".to_string())
-                ),
-            }),
+        drop(r);
+        self.len = offset;
+        if let Some(reason) = bad {
+            self.set_aside_tail(file_len, &reason)?;
         }
+        Ok(())
     }
 
     /// Copies the bytes from `self.len` to `file_len` to a new
@@ -467,12 +430,12 @@ impl JournalStore {
 
     /// Writes the live data as snapshot records (after a header the caller
     /// wrote), in key order, `snapshot_chunk` items per record.
-    fn write_snapshot(&self, live: &Live, w: &mut impl Write) -> io::Result<()> {
+    fn write_snapshot(&self, w: &mut impl Write) -> io::Result<()> {
         let chunk = self.options.snapshot_chunk.max(1);
         // By reference: serde writes `&Lease` exactly as `Lease`.
-        let mut leases: Vec<&Lease> = live.leases.values().collect();
+        let mut leases: Vec<&Lease> = self.leases.values().collect();
         leases.sort_by_key(|l| l.key);
-        let meta: Vec<(&String, &Vec<u8>)> = live.meta.iter().collect();
+        let meta: Vec<(&String, &Vec<u8>)> = self.meta.iter().collect();
         let mut lease_chunks = leases.chunks(chunk);
         let mut meta_chunks = meta.chunks(chunk);
         loop {
@@ -486,10 +449,9 @@ impl JournalStore {
     }
 
     /// The size a compacted journal of the live data would have.
-    fn measure_live(&self, live: &Live) -> Result<u64, StoreError> {
+    fn measure_live(&self) -> Result<u64, StoreError> {
         let mut c = Counter(HEADER_LEN);
-        self.write_snapshot(live, &mut c)
-            .map_err(|e| io_err(&self.path, e))?;
+        self.write_snapshot(&mut c).map_err(|e| io_err(&self.path, e))?;
         Ok(c.0)
     }
 
@@ -566,9 +528,8 @@ impl JournalStore {
     /// threshold of [`JournalOptions`]; may be called at any time.
     pub fn compact(&mut self) -> Result<(), StoreError> {
         self.check_usable()?;
-        let live = self.replay_live()?;
         let tmp = self.dir.join(TMP_FILE);
-        let (file, len) = write_and_rename(&tmp, &self.path, |w| self.write_snapshot(&live, w))?;
+        let (file, len) = write_and_rename(&tmp, &self.path, |w| self.write_snapshot(w))?;
         // From the rename on, the new file is the journal: append only to it.
         self.file = file;
         self.len = len;
@@ -597,15 +558,9 @@ impl JournalStore {
 
 impl LeaseStore for JournalStore {
     /// The state replayed at open, plus every commit since, and the
-    /// warnings of the open (the same each call). The first call after
-    /// open hands over the leases replayed then; a later one (or one after
-    /// a commit) replays the journal again.
+    /// warnings of the open (the same each call).
     fn load(&mut self) -> Result<Snapshot, StoreError> {
-        let leases = match self.opened.take() {
-            Some(leases) => leases,
-            None => self.replay_live()?.leases,
-        };
-        let mut leases: Vec<Lease> = leases.into_values().collect();
+        let mut leases: Vec<Lease> = self.leases.values().cloned().collect();
         leases.sort_by_key(|l| l.key);
         Ok(Snapshot {
             leases,
@@ -627,8 +582,9 @@ impl LeaseStore for JournalStore {
         let record = format::encode_record(RecordKind::Batch, &batch.leases, &batch.meta)
             .map_err(|e| io_err(&self.path, e))?;
         self.append(&record)?;
-        // Stale now; the next load replays the journal instead.
-        self.opened = None;
+        for l in &batch.leases {
+            self.leases.insert(l.key, l.clone());
+        }
         for (k, v) in &batch.meta {
             self.meta.insert(k.clone(), v.clone());
         }

@@ -6,13 +6,8 @@
 //! record, written with one `write` and made durable with one `fdatasync`
 //! before [`commit`](duet_core::store::LeaseStore::commit) returns. At open
 //! the journal is replayed (latest record per lease wins, metadata
-//! last-writer-wins) into memory, and the first
-//! [`load`](duet_core::store::LeaseStore::load) hands those leases over:
-//! the store keeps no copy of them (the server has its own table), only
-//! the metadata. When the journal has grown to several times the live data
-//! it is compacted into a fresh file that replaces it by rename; the live
-//! data for that (and for any later `load`) is replayed from the journal
-//! again, and a record that no longer checks is an error, never used.
+//! last-writer-wins) into memory; when it has grown to several times the
+//! live data it is compacted into a fresh file that replaces it by rename.
 //!
 //! ## What it never does
 //!
