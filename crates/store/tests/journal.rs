@@ -632,7 +632,7 @@ enum Op {
     Commit(Vec<(u16, u8, u64)>, Vec<(u8, u8)>),
     Reopen,
     Compact,
-    /// A load without a reopen (the store replays its own journal).
+    /// A load without a reopen (from the open store).
     Load,
 }
 
