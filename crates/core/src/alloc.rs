@@ -223,6 +223,18 @@ impl AddressRangeSet {
     /// free (an offer is not a binding). Reserved IIDs met on the way are
     /// dropped from the set for good.
     pub fn find_any(&mut self, classes: [bool; 2], random: u128) -> Option<Ipv6Addr> {
+        self.find_any_except(classes, random, &[])
+    }
+
+    /// [`AddressRangeSet::find_any`], passing over the addresses in
+    /// `except` (free here, but already picked for another IA of the same
+    /// message: nothing is taken until the message is committed).
+    pub fn find_any_except(
+        &mut self,
+        classes: [bool; 2],
+        random: u128,
+        except: &[Ipv6Addr],
+    ) -> Option<Ipv6Addr> {
         let first = usize::from(random & 1 == 1);
         for c in [first, 1 - first] {
             if !classes.get(c).copied().unwrap_or(false) {
@@ -230,15 +242,24 @@ impl AddressRangeSet {
             }
             let (lo, hi) = self.class_bounds(c);
             let span = hi.saturating_sub(lo).saturating_add(1);
-            let hint = lo.saturating_add((random >> 1) % span.max(1));
+            let mut hint = lo.saturating_add((random >> 1) % span.max(1));
             let Some(set) = self.free.get_mut(c) else { continue };
-            // Each reserved IID is removed once, so this loop is bounded.
+            // Each reserved IID is removed once, and the members are met in
+            // cyclic order from `hint`, so after `except.len() + 1` excluded
+            // ones every member has been seen: the loop is bounded.
+            let mut excluded = 0usize;
             while let Some(k) = set.find_from(hint) {
                 let a = Ipv6Addr::from((k << 1) | c as u128);
-                if !is_reserved_iid(a) {
+                if is_reserved_iid(a) {
+                    set.remove(k);
+                } else if !except.contains(&a) {
                     return Some(a);
+                } else if excluded >= except.len() {
+                    break;
+                } else {
+                    excluded = excluded.saturating_add(1);
+                    hint = k.wrapping_add(1);
                 }
-                set.remove(k);
             }
         }
         None
@@ -338,6 +359,12 @@ impl PrefixPoolSet {
 
     /// The free prefix [`PrefixPoolSet::take_any`] would take, left free.
     pub fn find_any(&self, c: usize, random: u128) -> Option<Ipv6Prefix> {
+        self.find_any_except(c, random, &[])
+    }
+
+    /// [`PrefixPoolSet::find_any`], passing over the prefixes in `except`
+    /// (already picked for another IA of the same message).
+    pub fn find_any_except(&self, c: usize, random: u128, except: &[Ipv6Prefix]) -> Option<Ipv6Prefix> {
         let set = self.free.get(c)?;
         let size_mask = {
             let bits = u32::from(self.delegated_len.saturating_sub(self.prefix.len()));
@@ -347,8 +374,17 @@ impl PrefixPoolSet {
                 (1u128 << bits) - 1
             }
         };
-        let i = set.find_from(random & size_mask)?;
-        self.prefix.subprefix(self.delegated_len, i)
+        let mut hint = random & size_mask;
+        // Bounded as in `AddressRangeSet::find_any_except`.
+        for _ in 0..=except.len() {
+            let i = set.find_from(hint)?;
+            let p = self.prefix.subprefix(self.delegated_len, i)?;
+            if !except.contains(&p) {
+                return Some(p);
+            }
+            hint = i.wrapping_add(1) & size_mask;
+        }
+        None
     }
 
     /// Up to `n` free prefixes of class `from`, lowest first (for moving
@@ -473,6 +509,31 @@ mod tests {
             p.free_class_of(&moved[0].clone()).or(p.free_class_of(&moved[1])),
             Some(1)
         );
+    }
+
+    #[test]
+    fn find_any_except_passes_over_excluded_members_and_stops() {
+        let mut r = AddressRangeSet::new("2001:db8::10".parse().unwrap(), "2001:db8::13".parse().unwrap());
+        let all: Vec<Ipv6Addr> = (0x10..=0x13u128)
+            .map(|i| Ipv6Addr::from(0x2001_0db8_0000_0000_0000_0000_0000_0000u128 | i))
+            .collect();
+        for random in 0..8u128 {
+            for n in 0..all.len() {
+                let except = &all[..n];
+                let a = r.find_any_except([true, true], random, except).unwrap();
+                assert!(!except.contains(&a), "{a} was excluded");
+            }
+            assert_eq!(r.find_any_except([true, true], random, &all), None);
+        }
+        let mut p = PrefixPoolSet::new("2001:db8:8000::/54".parse().unwrap(), 56);
+        let prefixes = p.pick_free(0, 4);
+        for random in 0..8u128 {
+            let first = p.find_any_except(0, random, &prefixes[..3]).unwrap();
+            assert_eq!(first, prefixes[3]);
+            assert_eq!(p.find_any_except(0, random, &prefixes), None);
+        }
+        assert!(p.take(&prefixes[0]));
+        assert_eq!(p.find_any_except(0, 0, &prefixes[1..]), None);
     }
 
     proptest! {

@@ -446,9 +446,17 @@ impl LeaseDb {
     /// A free address from range `range` in one of the allowed low-bit
     /// classes, searching from `random`; not yet taken (commit it with
     /// [`LeaseDb::upsert`]).
-    pub fn find_free_address(&mut self, range: usize, classes: [bool; 2], random: u128) -> Option<Ipv6Addr> {
+    /// Addresses in `except` are passed over (already picked for another
+    /// IA of the same message).
+    pub fn find_free_address(
+        &mut self,
+        range: usize,
+        classes: [bool; 2],
+        random: u128,
+        except: &[Ipv6Addr],
+    ) -> Option<Ipv6Addr> {
         let r = self.ranges.get_mut(range)?;
-        r.find_any(classes, random)
+        r.find_any_except(classes, random, except)
     }
 
     /// The owner class of delegable prefix `p` if it is free (0 primary /
@@ -460,9 +468,15 @@ impl LeaseDb {
     }
 
     /// A free delegable prefix of pool `pool` owned by class `class`,
-    /// searching from `random`; not yet taken.
-    pub fn find_free_prefix(&self, pool: usize, class: usize, random: u128) -> Option<Ipv6Prefix> {
-        self.pd_pools.get(pool)?.find_any(class, random)
+    /// searching from `random`, passing over `except`; not yet taken.
+    pub fn find_free_prefix(
+        &self,
+        pool: usize,
+        class: usize,
+        random: u128,
+        except: &[Ipv6Prefix],
+    ) -> Option<Ipv6Prefix> {
+        self.pd_pools.get(pool)?.find_any_except(class, random, except)
     }
 }
 
@@ -539,16 +553,16 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(d.prefix_free_class(&p), Some(1));
-        assert_eq!(d.find_free_prefix(0, 1, 0), Some(p));
+        assert_eq!(d.find_free_prefix(0, 1, 0, &[]), Some(p));
         d.upsert(active(LeaseKey::prefix(p), 2, 50)).unwrap();
         assert_eq!(d.prefix_free_class(&p), None);
-        assert_eq!(d.find_free_prefix(0, 1, 0), None);
+        assert_eq!(d.find_free_prefix(0, 1, 0, &[]), None);
     }
 
     #[test]
     fn find_free_address_respects_classes_and_does_not_take() {
         let mut d = db();
-        let a = d.find_free_address(0, [true, false], 12345).unwrap();
+        let a = d.find_free_address(0, [true, false], 12345, &[]).unwrap();
         assert_eq!(u128::from(a) & 1, 0);
         assert!(d.address_is_free(a), "finding is not taking");
     }

@@ -366,6 +366,9 @@ struct ClientIa {
     prefixes: Vec<(u8, Ipv6Addr)>,
 }
 
+/// The client's IAs in message order. An IAID is unique among a client's
+/// IAs of one type (RFC 8415 §21.4, §21.5, §21.21): a repeated one is
+/// ignored, its first occurrence answered.
 fn client_ias(client: &ClientMessage<'_>) -> Vec<ClientIa> {
     let addrs = |opts: &[DhcpOption<'_>]| {
         opts.iter()
@@ -406,7 +409,12 @@ fn client_ias(client: &ClientMessage<'_>) -> Vec<ClientIa> {
             }),
             _ => None,
         })
-        .collect()
+        .fold(Vec::new(), |mut out: Vec<ClientIa>, ia| {
+            if !out.iter().any(|o| o.kind == ia.kind && o.iaid == ia.iaid) {
+                out.push(ia);
+            }
+            out
+        })
 }
 
 fn binding_key(ctx: &Ctx<'_, '_>, kind: LeaseKind, iaid: u32) -> BindingKey {
@@ -469,8 +477,16 @@ impl Dhcpv6Server {
 
     /// Picks an address for an IA_NA (§18.3.2, §13.1): the binding's own
     /// lease, a usable hint, the lease this binding held last, then a free
-    /// address at random.
-    fn pick_address(&mut self, ctx: &Ctx<'_, '_>, bk: &BindingKey, hints: &[Ipv6Addr]) -> Option<LeaseKey> {
+    /// address at random. Never one of `taken`, the leases already picked
+    /// for other IAs of the same message (nothing is taken from the free
+    /// space until the message is committed).
+    fn pick_address(
+        &mut self,
+        ctx: &Ctx<'_, '_>,
+        bk: &BindingKey,
+        hints: &[Ipv6Addr],
+        taken: &[LeaseKey],
+    ) -> Option<LeaseKey> {
         let s = self.subnet(ctx.subnet)?;
         let ranges = s.ranges.clone();
         let in_subnet =
@@ -478,27 +494,37 @@ impl Dhcpv6Server {
         if let Some(k) = self
             .db
             .of_binding(bk)
-            .find(|l| l.is_active_for(bk, ctx.now) && in_subnet(&self.db, l.key.prefix.addr()))
+            .find(|l| {
+                l.is_active_for(bk, ctx.now)
+                    && in_subnet(&self.db, l.key.prefix.addr())
+                    && !taken.contains(&l.key)
+            })
             .map(|l| l.key)
         {
             return Some(k);
         }
         for &h in hints {
             let key = LeaseKey::address(h);
-            if in_subnet(&self.db, h) && self.may_take(ctx, &key, bk) {
+            if in_subnet(&self.db, h) && !taken.contains(&key) && self.may_take(ctx, &key, bk) {
                 return Some(key);
             }
         }
         let last: Vec<LeaseKey> = self.db.of_binding(bk).map(|l| l.key).collect();
         for key in last {
-            if in_subnet(&self.db, key.prefix.addr()) && self.may_take(ctx, &key, bk) {
+            if in_subnet(&self.db, key.prefix.addr()) && !taken.contains(&key) && self.may_take(ctx, &key, bk)
+            {
                 return Some(key);
             }
         }
         let classes = self.address_classes(ctx);
+        let except: Vec<Ipv6Addr> = taken
+            .iter()
+            .filter(|k| k.kind == LeaseKind::Na)
+            .map(|k| k.prefix.addr())
+            .collect();
         for r in ranges {
             let random = self.random();
-            if let Some(a) = self.db.find_free_address(r, classes, random) {
+            if let Some(a) = self.db.find_free_address(r, classes, random, &except) {
                 return Some(LeaseKey::address(a));
             }
         }
@@ -506,11 +532,13 @@ impl Dhcpv6Server {
     }
 
     /// Picks a delegated prefix for an IA_PD (§18.3.2, §13.3).
+    /// Never one of `taken` (see `pick_address`).
     fn pick_prefix(
         &mut self,
         ctx: &Ctx<'_, '_>,
         bk: &BindingKey,
         hints: &[(u8, Ipv6Addr)],
+        taken: &[LeaseKey],
     ) -> Option<LeaseKey> {
         let s = self.subnet(ctx.subnet)?;
         let pools = s.pd_pools.clone();
@@ -519,7 +547,9 @@ impl Dhcpv6Server {
         if let Some(k) = self
             .db
             .of_binding(bk)
-            .find(|l| l.is_active_for(bk, ctx.now) && in_subnet(&self.db, &l.key.prefix))
+            .find(|l| {
+                l.is_active_for(bk, ctx.now) && in_subnet(&self.db, &l.key.prefix) && !taken.contains(&l.key)
+            })
             .map(|l| l.key)
         {
             return Some(k);
@@ -530,13 +560,13 @@ impl Dhcpv6Server {
             }
             let p = Ipv6Prefix::new(addr, len);
             let key = LeaseKey::prefix(p);
-            if in_subnet(&self.db, &p) && self.may_take(ctx, &key, bk) {
+            if in_subnet(&self.db, &p) && !taken.contains(&key) && self.may_take(ctx, &key, bk) {
                 return Some(key);
             }
         }
         let last: Vec<LeaseKey> = self.db.of_binding(bk).map(|l| l.key).collect();
         for key in last {
-            if in_subnet(&self.db, &key.prefix) && self.may_take(ctx, &key, bk) {
+            if in_subnet(&self.db, &key.prefix) && !taken.contains(&key) && self.may_take(ctx, &key, bk) {
                 return Some(key);
             }
         }
@@ -547,10 +577,15 @@ impl Dhcpv6Server {
             let len = self.db.pd_pools().get(i).map(|p| p.delegated_len()).unwrap_or(0);
             !wanted.contains(&len)
         });
+        let except: Vec<Ipv6Prefix> = taken
+            .iter()
+            .filter(|k| k.kind == LeaseKind::Pd)
+            .map(|k| k.prefix)
+            .collect();
         for class in self.prefix_classes(ctx) {
             for &pool in &order {
                 let random = self.random();
-                if let Some(p) = self.db.find_free_prefix(pool, class, random) {
+                if let Some(p) = self.db.find_free_prefix(pool, class, random, &except) {
                     return Some(LeaseKey::prefix(p));
                 }
             }
@@ -738,6 +773,9 @@ fn assign(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, mode: Mode) -> Processed {
         .map(|s| s.cfg.prefix)
         .ok_or(Drop::NoSubnet)?;
     let mut ias = Vec::new();
+    // Every lease picked so far for this message: each IA gets its own
+    // (RFC 8156 §4: no address or prefix bound to two IAs).
+    let mut taken: Vec<LeaseKey> = Vec::new();
     for ia in client_ias(ctx.client) {
         let mut out = IaReply {
             kind: ia.kind,
@@ -755,28 +793,34 @@ fn assign(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, mode: Mode) -> Processed {
             IaType::Na => {
                 let bk = binding_key(ctx, LeaseKind::Na, ia.iaid);
                 match srv
-                    .pick_address(ctx, &bk, &ia.addrs)
+                    .pick_address(ctx, &bk, &ia.addrs, &taken)
                     .and_then(|k| srv.lifetimes(ctx, &k, &bk).map(|l| (k, l)))
                 {
-                    Some((key, (preferred_until, valid_until))) => out.grants.push(Grant {
-                        key,
-                        preferred_until,
-                        valid_until,
-                    }),
+                    Some((key, (preferred_until, valid_until))) => {
+                        taken.push(key);
+                        out.grants.push(Grant {
+                            key,
+                            preferred_until,
+                            valid_until,
+                        })
+                    }
                     None => out.status = Some((StatusCode::NoAddrsAvail, "no addresses available")),
                 }
             }
             IaType::Pd => {
                 let bk = binding_key(ctx, LeaseKind::Pd, ia.iaid);
                 match srv
-                    .pick_prefix(ctx, &bk, &ia.prefixes)
+                    .pick_prefix(ctx, &bk, &ia.prefixes, &taken)
                     .and_then(|k| srv.lifetimes(ctx, &k, &bk).map(|l| (k, l)))
                 {
-                    Some((key, (preferred_until, valid_until))) => out.grants.push(Grant {
-                        key,
-                        preferred_until,
-                        valid_until,
-                    }),
+                    Some((key, (preferred_until, valid_until))) => {
+                        taken.push(key);
+                        out.grants.push(Grant {
+                            key,
+                            preferred_until,
+                            valid_until,
+                        })
+                    }
                     None => out.status = Some((StatusCode::NoPrefixAvail, "no prefixes available")),
                 }
             }

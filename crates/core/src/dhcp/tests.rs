@@ -436,6 +436,102 @@ fn several_ias_in_one_message_get_the_same_t1_t2() {
     assert_eq!(t, vec![(1000, 2000); 3]);
 }
 
+type IaStatuses = Vec<(u32, Option<StatusCode>)>;
+
+/// Every (IAID, lease) of a reply: IA_NA addresses and IA_PD prefixes with
+/// a non-zero valid lifetime, and each IA's status.
+fn grants_of(m: &ClientMessage<'_>) -> (Vec<(u32, LeaseKey)>, IaStatuses) {
+    let mut grants = Vec::new();
+    let mut statuses = Vec::new();
+    for o in &m.options {
+        let (iaid, opts) = match o {
+            DhcpOption::IaNa(ia) => (ia.iaid, &ia.options),
+            DhcpOption::IaPd(ia) => (ia.iaid, &ia.options),
+            _ => continue,
+        };
+        statuses.push((iaid, ia_status(opts)));
+        for g in opts {
+            match g {
+                DhcpOption::IaAddr(a) if a.valid_lifetime > 0 => {
+                    grants.push((iaid, LeaseKey::address(a.address)))
+                }
+                DhcpOption::IaPrefix(p) if p.valid_lifetime > 0 => {
+                    grants.push((iaid, LeaseKey::prefix(Ipv6Prefix::new(p.prefix, p.prefix_len))))
+                }
+                _ => {}
+            }
+        }
+    }
+    (grants, statuses)
+}
+
+/// Issue 30 point 1: with one free address (and one free prefix) left, two
+/// IAs of one Request, or of one Rapid-Commit Solicit, both got it; the
+/// second record silently rebound it while the client believed it held it
+/// twice.
+#[test]
+fn two_ias_of_one_message_never_get_the_same_lease() {
+    let mut one = subnet(("2001:db8:1::1000", "2001:db8:1::1000"));
+    one.pd_pools = vec![("2001:db8:8000::/56".parse().unwrap(), 56)];
+    for rapid in [false, true] {
+        let mut srv = server_with(one.clone());
+        let m = if rapid {
+            Msg::new(MessageType::Solicit, 1).opt(DhcpOption::RapidCommit)
+        } else {
+            Msg::new(MessageType::Request, 1).server_id()
+        };
+        let m = m.ia_na(0, &[]).ia_na(1, &[]).ia_pd(2, None).ia_pd(3, None);
+        let (rep, r) = reply(send(&mut srv, &m, NOW));
+        let (grants, statuses) = grants_of(&rep);
+        assert_eq!(grants.len(), 2, "one address and one prefix: {grants:?}");
+        assert_eq!(r.changes.len(), 2);
+        assert_eq!(
+            statuses,
+            vec![
+                (0, None),
+                (1, Some(StatusCode::NoAddrsAvail)),
+                (2, None),
+                (3, Some(StatusCode::NoPrefixAvail))
+            ]
+        );
+        for (iaid, key) in grants {
+            let bound = srv.db().get(&key).and_then(|l| l.binding.clone()).unwrap();
+            assert_eq!(bound.iaid, iaid, "{key:?} is recorded for the IA that was told");
+        }
+    }
+}
+
+#[test]
+fn many_ias_of_one_message_get_distinct_leases_until_the_pool_is_empty() {
+    let mut srv = server_with(subnet(("2001:db8:1::1000", "2001:db8:1::1003")));
+    let mut m = Msg::new(MessageType::Request, 1).server_id();
+    for iaid in 0..6 {
+        // Every IA hints the same address.
+        m = m.ia_na(iaid, &["2001:db8:1::1001".parse().unwrap()]);
+    }
+    // An IAID repeated is answered once.
+    m = m.ia_na(0, &[]);
+    let (rep, r) = reply(send(&mut srv, &m, NOW));
+    let (grants, statuses) = grants_of(&rep);
+    let keys: std::collections::BTreeSet<LeaseKey> = grants.iter().map(|g| g.1).collect();
+    assert_eq!((grants.len(), keys.len(), r.changes.len()), (4, 4, 4));
+    assert_eq!(statuses.len(), 6);
+    assert_eq!(
+        grants[0],
+        (0, LeaseKey::address("2001:db8:1::1001".parse().unwrap()))
+    );
+    // Advertised offers follow the same rule.
+    let mut srv = server_with(subnet(("2001:db8:1::1000", "2001:db8:1::1001")));
+    let m = Msg::new(MessageType::Solicit, 2)
+        .ia_na(7, &[])
+        .ia_na(8, &[])
+        .ia_na(9, &[]);
+    let (adv, _) = reply(send(&mut srv, &m, NOW));
+    let (grants, _) = grants_of(&adv);
+    assert_eq!(grants.len(), 2);
+    assert_ne!(grants[0].1, grants[1].1);
+}
+
 #[test]
 fn rapid_commit_solicit_gets_a_committed_reply() {
     let mut srv = server();
