@@ -8,6 +8,8 @@
 //! in-memory [`LeaseDb`] already holds them, so later requests see them.
 
 mod process;
+
+pub use process::{MAX_IAS_ANSWERED, MAX_IAS_SERVED, MAX_LEASES_PER_IA};
 mod relay;
 
 use crate::lease::{Lease, LeaseDb, LeaseKey, LeaseState};
@@ -110,6 +112,9 @@ pub enum Drop {
     /// Nothing to answer (Confirm without addresses, Rebind without any
     /// known binding: §18.3.3, §18.3.5).
     NothingToSay,
+    /// The reply would not fit in a datagram or a Relay Message option
+    /// (relays echoing huge Interface-Ids); nothing was changed.
+    ReplyTooLarge,
 }
 
 impl Drop {
@@ -124,6 +129,7 @@ impl Drop {
             Drop::Unicast => "unicast",
             Drop::Unresponsive => "unresponsive",
             Drop::NothingToSay => "nothing-to-say",
+            Drop::ReplyTooLarge => "reply-too-large",
         }
     }
 }
@@ -139,6 +145,7 @@ impl fmt::Display for Drop {
             Drop::Unicast => f.write_str("unicast not allowed for this message"),
             Drop::Unresponsive => f.write_str("failover state is unresponsive"),
             Drop::NothingToSay => f.write_str("nothing to answer"),
+            Drop::ReplyTooLarge => f.write_str("the reply would not fit in a datagram"),
         }
     }
 }

@@ -18,6 +18,27 @@ const MIN_FAILOVER_LEASE: Duration = Duration::from_secs(30);
 /// RFC 8415 §21.23 IRT_MINIMUM.
 const IRT_MINIMUM: Duration = Duration::from_secs(600);
 
+/// IAs of one message that are acted on (allocated, extended, released).
+/// RFC 8415 sets no limit; a client asks for one IA per interface or
+/// purpose, a handful at most. The IAs after these are answered with a
+/// status code and no lease: NoAddrsAvail / NoPrefixAvail to a Solicit or
+/// Request (§18.3.1, §18.3.2), NoBinding to a Renew, Rebind, Release or
+/// Decline (§18.3.4, §18.3.5, §18.3.7, §18.3.8).
+pub const MAX_IAS_SERVED: usize = 32;
+/// IAs of one message that appear in the reply at all: past this, an IA is
+/// left out, so that no message can ask for a reply larger than a datagram
+/// (a 64 KiB message holds ~4,000 empty IAs; their status-only answers
+/// would not fit in one).
+pub const MAX_IAS_ANSWERED: usize = 256;
+/// Addresses or prefixes of one IA that are considered: hints in a Solicit
+/// or Request, the leases listed in a Renew, Rebind, Release or Decline,
+/// and the leases of one binding extended by a Renew or Rebind.
+pub const MAX_LEASES_PER_IA: usize = 8;
+/// The largest UDP payload over IPv6 without jumbograms (65,535 − 8).
+const MAX_DATAGRAM: usize = 65_527;
+
+/// The reply, and the lease records to write once it is known to encode
+/// (not yet in the database).
 type Processed = Result<(ClientMessage<'static>, Vec<Lease>), Drop>;
 
 pub(super) fn handle(
@@ -38,23 +59,32 @@ pub(super) fn handle(
     }
     match process(srv, now, &inc, client, &relays, policy) {
         Err(drop) => Outcome::Dropped(drop),
-        Ok((reply, changes)) => {
+        Ok((reply, planned)) => {
             let relayed = !relays.is_empty();
             let out = if relayed {
                 relay::wrap(reply, &relays)
             } else {
                 Message::Client(reply)
             };
-            match out.to_vec() {
-                Ok(bytes) => Outcome::Reply(Reply {
-                    bytes,
-                    to: inc.source,
-                    port: if relayed { SERVER_PORT } else { CLIENT_PORT },
-                    changes,
-                }),
-                // Only a hand-built oversized reply could fail; nothing sent.
-                Err(_) => Outcome::Dropped(Drop::Invalid("reply could not be encoded")),
-            }
+            // The reply is encoded before any lease changes: a reply that
+            // cannot be sent leaves no trace in the database (with the caps
+            // above only relays echoing huge Interface-Ids get here).
+            let bytes = match out.to_vec() {
+                Ok(b) if b.len() <= MAX_DATAGRAM => b,
+                _ => return Outcome::Dropped(Drop::ReplyTooLarge),
+            };
+            // Planned records are for resources of our pools, and one
+            // message plans each at most once, so the upserts succeed.
+            let changes = planned
+                .into_iter()
+                .filter(|l| srv.db.upsert(l.clone()).is_ok())
+                .collect();
+            Outcome::Reply(Reply {
+                bytes,
+                to: inc.source,
+                port: if relayed { SERVER_PORT } else { CLIENT_PORT },
+                changes,
+            })
         }
     }
 }
@@ -366,9 +396,10 @@ struct ClientIa {
     prefixes: Vec<(u8, Ipv6Addr)>,
 }
 
-/// The client's IAs in message order. An IAID is unique among a client's
-/// IAs of one type (RFC 8415 §21.4, §21.5, §21.21): a repeated one is
-/// ignored, its first occurrence answered.
+/// The client's IAs in message order, at most [`MAX_IAS_ANSWERED`], each
+/// with at most [`MAX_LEASES_PER_IA`] addresses or prefixes. An IAID is
+/// unique among a client's IAs of one type (RFC 8415 §21.4, §21.5, §21.21):
+/// a repeated one is ignored, its first occurrence answered.
 fn client_ias(client: &ClientMessage<'_>) -> Vec<ClientIa> {
     let addrs = |opts: &[DhcpOption<'_>]| {
         opts.iter()
@@ -376,45 +407,58 @@ fn client_ias(client: &ClientMessage<'_>) -> Vec<ClientIa> {
                 DhcpOption::IaAddr(a) => Some(a.address),
                 _ => None,
             })
+            .take(MAX_LEASES_PER_IA)
             .collect()
     };
-    client
-        .options
-        .iter()
-        .filter_map(|o| match o {
-            DhcpOption::IaNa(ia) => Some(ClientIa {
-                kind: IaType::Na,
-                iaid: ia.iaid,
-                addrs: addrs(&ia.options),
-                prefixes: vec![],
-            }),
-            DhcpOption::IaTa(ia) => Some(ClientIa {
-                kind: IaType::Ta,
-                iaid: ia.iaid,
-                addrs: addrs(&ia.options),
-                prefixes: vec![],
-            }),
-            DhcpOption::IaPd(ia) => Some(ClientIa {
-                kind: IaType::Pd,
-                iaid: ia.iaid,
-                addrs: vec![],
-                prefixes: ia
-                    .options
-                    .iter()
-                    .filter_map(|o| match o {
-                        DhcpOption::IaPrefix(p) => Some((p.prefix_len, p.prefix)),
-                        _ => None,
-                    })
-                    .collect(),
-            }),
-            _ => None,
-        })
-        .fold(Vec::new(), |mut out: Vec<ClientIa>, ia| {
-            if !out.iter().any(|o| o.kind == ia.kind && o.iaid == ia.iaid) {
-                out.push(ia);
-            }
-            out
-        })
+    let ias = client.options.iter().filter_map(|o| match o {
+        DhcpOption::IaNa(ia) => Some(ClientIa {
+            kind: IaType::Na,
+            iaid: ia.iaid,
+            addrs: addrs(&ia.options),
+            prefixes: vec![],
+        }),
+        DhcpOption::IaTa(ia) => Some(ClientIa {
+            kind: IaType::Ta,
+            iaid: ia.iaid,
+            addrs: addrs(&ia.options),
+            prefixes: vec![],
+        }),
+        DhcpOption::IaPd(ia) => Some(ClientIa {
+            kind: IaType::Pd,
+            iaid: ia.iaid,
+            addrs: vec![],
+            prefixes: ia
+                .options
+                .iter()
+                .filter_map(|o| match o {
+                    DhcpOption::IaPrefix(p) => Some((p.prefix_len, p.prefix)),
+                    _ => None,
+                })
+                .take(MAX_LEASES_PER_IA)
+                .collect(),
+        }),
+        _ => None,
+    });
+    let mut out: Vec<ClientIa> = Vec::new();
+    for ia in ias {
+        if out.len() == MAX_IAS_ANSWERED {
+            break;
+        }
+        if !out.iter().any(|o| o.kind == ia.kind && o.iaid == ia.iaid) {
+            out.push(ia);
+        }
+    }
+    out
+}
+
+/// An IA past [`MAX_IAS_SERVED`]: no lease, a status code.
+fn beyond_the_cap(ia: &ClientIa, code: StatusCode) -> IaReply {
+    IaReply {
+        kind: ia.kind,
+        iaid: ia.iaid,
+        grants: vec![],
+        status: Some((code, "too many IAs in one message")),
+    }
 }
 
 fn binding_key(ctx: &Ctx<'_, '_>, kind: LeaseKind, iaid: u32) -> BindingKey {
@@ -637,8 +681,9 @@ impl Dhcpv6Server {
         }
     }
 
-    fn commit(
-        &mut self,
+    /// The record `g` makes of its lease, not yet written (see `handle`).
+    fn plan(
+        &self,
         ctx: &Ctx<'_, '_>,
         g: &Grant,
         bk: &BindingKey,
@@ -680,14 +725,13 @@ impl Dhcpv6Server {
             let pl = ctx.policy.partner_lifetime(r, desired, t1, ctx.now);
             lease.failover.partner_lifetime = lease.failover.partner_lifetime.max(pl);
         }
-        self.db.upsert(lease.clone()).ok()?;
         Some(lease)
     }
 
     /// Turns per-IA results into reply options (same T1/T2 in every IA,
-    /// §18.1), committing grants when `commit`.
+    /// §18.1), planning the grants' records when `commit`.
     fn finish(
-        &mut self,
+        &self,
         ctx: &Ctx<'_, '_>,
         reply: &mut ClientMessage<'static>,
         ias: Vec<IaReply>,
@@ -711,7 +755,7 @@ impl Dhcpv6Server {
             for g in &ia.grants {
                 let live = g.valid_until > ctx.now;
                 if commit && live {
-                    if let Some(l) = self.commit(ctx, g, &bk, t1, t2) {
+                    if let Some(l) = self.plan(ctx, g, &bk, t1, t2) {
                         changes.push(l);
                     }
                 }
@@ -776,7 +820,15 @@ fn assign(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, mode: Mode) -> Processed {
     // Every lease picked so far for this message: each IA gets its own
     // (RFC 8156 §4: no address or prefix bound to two IAs).
     let mut taken: Vec<LeaseKey> = Vec::new();
-    for ia in client_ias(ctx.client) {
+    for (n, ia) in client_ias(ctx.client).into_iter().enumerate() {
+        if n >= MAX_IAS_SERVED {
+            let code = match ia.kind {
+                IaType::Pd => StatusCode::NoPrefixAvail,
+                _ => StatusCode::NoAddrsAvail,
+            };
+            ias.push(beyond_the_cap(&ia, code));
+            continue;
+        }
         let mut out = IaReply {
             kind: ia.kind,
             iaid: ia.iaid,
@@ -855,7 +907,11 @@ fn extend(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, rebind: bool) -> Processed 
         .ok_or(Drop::NoSubnet)?;
     let mut ias = Vec::new();
     let mut anything = false;
-    for ia in client_ias(ctx.client) {
+    for (n, ia) in client_ias(ctx.client).into_iter().enumerate() {
+        if n >= MAX_IAS_SERVED {
+            ias.push(beyond_the_cap(&ia, StatusCode::NoBinding));
+            continue;
+        }
         let kind = if ia.kind == IaType::Pd {
             LeaseKind::Pd
         } else {
@@ -873,6 +929,7 @@ fn extend(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, rebind: bool) -> Processed 
             .of_binding(&bk)
             .filter(|l| l.is_active_for(&bk, ctx.now))
             .map(|l| l.key)
+            .take(MAX_LEASES_PER_IA)
             .collect();
         for key in &owned {
             if let Some((preferred_until, valid_until)) = srv.lifetimes(ctx, key, &bk) {
@@ -941,7 +998,7 @@ fn retire(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, event: Retire) -> Processed
     let mut reply = reply_base(srv, ctx.client, MessageType::Reply);
     let mut changes = Vec::new();
     let mut ia_opts = Vec::new();
-    for ia in client_ias(ctx.client) {
+    for (n, ia) in client_ias(ctx.client).into_iter().enumerate() {
         let kind = if ia.kind == IaType::Pd {
             LeaseKind::Pd
         } else {
@@ -958,10 +1015,11 @@ fn retire(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, event: Retire) -> Processed
                     .map(|(l, a)| LeaseKey::prefix(Ipv6Prefix::new(*a, *l))),
             )
             .collect();
+        // Past the cap, an IA is answered as if it had no binding.
         let bound: Vec<Lease> = srv
             .db
             .of_binding(&bk)
-            .filter(|l| l.is_active_for(&bk, ctx.now))
+            .filter(|l| n < MAX_IAS_SERVED && l.is_active_for(&bk, ctx.now))
             .cloned()
             .collect();
         if bound.is_empty() {
@@ -1001,9 +1059,7 @@ fn retire(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, event: Retire) -> Processed
             lease.state_expiration = exp;
             lease.cltt = ctx.now;
             lease.failover.pending_update |= rel.is_some();
-            if srv.db.upsert(lease.clone()).is_ok() {
-                changes.push(lease);
-            }
+            changes.push(lease);
         }
     }
     reply.options.extend(ia_opts);

@@ -924,3 +924,108 @@ fn quiet_links_are_where_the_subnet_a_client_belongs_to_is_not_responsive() {
         QuietLinks::default()
     );
 }
+
+fn relayed(srv: &mut Dhcpv6Server, m: Message<'static>, now: UnixTime) -> Outcome {
+    let bytes = m.to_vec().unwrap();
+    srv.handle(
+        now,
+        Incoming {
+            payload: &bytes,
+            source: "2001:db8:ff::2".parse().unwrap(),
+            interface: Some("eth1"),
+            multicast: false,
+        },
+        &Standalone::default(),
+    )
+}
+
+/// Issue 30 point 2: a relayed Request with ~2,000 IAs made a Relay-reply
+/// too big to encode after every address of the pool was bound in memory:
+/// nothing persisted, nothing sent, the pool empty until expiry.
+#[test]
+fn a_request_with_thousands_of_ias_is_answered_and_leaves_the_pool_alone() {
+    for pd in [false, true] {
+        let mut srv = server();
+        let mut m = Msg::new(MessageType::Request, 1).server_id();
+        for iaid in 0..2000 {
+            m = if pd {
+                m.ia_pd(iaid, None)
+            } else {
+                m.ia_na(iaid, &[])
+            };
+        }
+        let req = Message::Client(m.0);
+        assert!(req.to_vec().unwrap().len() > 32_000);
+        let o = relayed(&mut srv, relay_forw(req, 0, "2001:db8:1::1", Some(b"port7")), NOW);
+        let Outcome::Reply(r) = o else { panic!("{o:?}") };
+        assert!(r.bytes.len() < 20_000, "{} bytes", r.bytes.len());
+        let m = Message::parse(&r.bytes).unwrap();
+        let (rep, _) = m.unwrap_relays().unwrap();
+        let (grants, statuses) = grants_of(rep);
+        assert_eq!(grants.len(), MAX_IAS_SERVED);
+        assert_eq!(statuses.len(), MAX_IAS_ANSWERED);
+        let beyond = if pd {
+            StatusCode::NoPrefixAvail
+        } else {
+            StatusCode::NoAddrsAvail
+        };
+        assert!(statuses[MAX_IAS_SERVED..].iter().all(|s| s.1 == Some(beyond)));
+        assert_eq!(
+            (r.changes.len(), srv.db().len()),
+            (MAX_IAS_SERVED, MAX_IAS_SERVED)
+        );
+        // Renew, Rebind and Release of them all are answered too.
+        for t in [MessageType::Renew, MessageType::Release, MessageType::Rebind] {
+            let mut m = Msg::new(t, 1);
+            if t != MessageType::Rebind {
+                m = m.server_id();
+            }
+            for iaid in 0..4000 {
+                m = if pd {
+                    m.ia_pd(iaid, None)
+                } else {
+                    m.ia_na(iaid, &[])
+                };
+            }
+            let o = send(&mut srv, &m, NOW + Duration::from_secs(10));
+            let (rep, r) = reply(o);
+            assert!(r.bytes.len() < 20_000, "{t}: {} bytes", r.bytes.len());
+            assert!(grants_of(&rep).1.len() <= MAX_IAS_ANSWERED);
+        }
+    }
+}
+
+#[test]
+fn hints_beyond_the_cap_are_not_considered() {
+    let mut srv = server();
+    let hints: Vec<Ipv6Addr> = (0..2000u128)
+        .map(|i| Ipv6Addr::from(0x2001_0db8_0001_0000_0000_0000_0000_0100 + i))
+        .collect();
+    let m = Msg::new(MessageType::Renew, 1).server_id().ia_na(1, &hints);
+    let (rep, r) = reply(send(&mut srv, &m, NOW));
+    assert!(r.bytes.len() < 2_000, "{} bytes", r.bytes.len());
+    assert!(addrs_of(&ia_na_of(&rep)).len() <= MAX_LEASES_PER_IA);
+}
+
+/// A reply that cannot be sent changes nothing: here a relay's 64 KB
+/// Interface-Id, echoed, leaves no room for the reply.
+#[test]
+fn a_reply_that_does_not_fit_leaves_no_trace() {
+    let mut srv = server();
+    let mut m = Msg::new(MessageType::Request, 1).server_id();
+    for iaid in 0..20 {
+        m = m.ia_na(iaid, &[]);
+    }
+    let id: &'static [u8] = vec![7u8; 64_900].leak();
+    let o = relayed(
+        &mut srv,
+        relay_forw(Message::Client(m.0), 0, "2001:db8:1::1", Some(id)),
+        NOW,
+    );
+    assert_eq!(dropped(o), Drop::ReplyTooLarge);
+    assert_eq!(srv.db().len(), 0, "no lease recorded for a reply never sent");
+    assert_eq!(
+        srv.db().ranges()[0].free_in_class(0) + srv.db().ranges()[0].free_in_class(1),
+        256
+    );
+}
