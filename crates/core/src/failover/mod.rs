@@ -48,6 +48,17 @@ use std::time::Duration;
 pub const MAX_TIME_SKEW: u64 = 5;
 /// FO_CONTACT_PER_KEEPALIVE_TIME (§6.5).
 const CONTACTS_PER_KEEPALIVE: u32 = 4;
+/// The most BNDUPDs this server keeps in flight, whatever the partner's
+/// OPTION_F_MAX_UNACKED_BNDUPD (§5.5.10) allows: the partner's value only
+/// lowers it. It bounds the in-flight table and the frames one `pump`
+/// produces, and keeps transaction ids plentiful (see `xid`).
+pub const MAX_UNACKED_BNDUPD_CAP: u32 = 1024;
+/// The most leases one received BNDUPD may carry. RFC 8156 §7.4 puts one
+/// client's data in a BNDUPD (duet sends one lease each); the BNDREPLY
+/// echoes every lease with its verdict, and at this many the worst case
+/// still fits one frame. A larger BNDUPD is rejected as a whole, before
+/// anything of it is applied (UnspecFail).
+pub const MAX_LEASES_PER_BNDUPD: usize = 256;
 /// Enterprise number of the vendor option carrying the configuration
 /// fingerprint in CONNECT / CONNECTREPLY (beyond the RFC; 32473 is the
 /// documentation enterprise number of RFC 5612).
@@ -469,19 +480,25 @@ impl FailoverEndpoint {
 
     fn xid(&mut self) -> TransactionId {
         // Skip ids still outstanding (an UPDREQ may stay open long, §5.4).
-        loop {
-            let id = TransactionId::from_low_bits(self.next_xid);
+        // Consecutive ids are distinct and at most `busy` of them are in
+        // use, so one of the first `busy + 1` is free: the loop is bounded
+        // (the in-flight table is, by MAX_UNACKED_BNDUPD_CAP).
+        let busy = self.in_flight.len().saturating_add(2);
+        let mut id = TransactionId::from_low_bits(self.next_xid);
+        for _ in 0..=busy {
+            id = TransactionId::from_low_bits(self.next_xid);
             self.next_xid = self.next_xid.wrapping_add(1) & TransactionId::MAX;
             if self.next_xid == 0 {
                 self.next_xid = 1;
             }
-            let busy = self.in_flight.contains_key(&id)
+            let taken = self.in_flight.contains_key(&id)
                 || self.updreq_sent == Some(id)
                 || self.serving.as_ref().is_some_and(|(x, _)| *x == id);
-            if !busy {
-                return id;
+            if !taken {
+                break;
             }
         }
+        id
     }
 
     fn send(&mut self, mut msg: FailoverMessage<'static>, now: UnixTime) {
@@ -581,7 +598,10 @@ impl FailoverEndpoint {
         self.communicated_at_connect = self.communicated;
         self.last_received = now;
         self.last_sent = now;
+        // What the previous connection's partner announced does not carry
+        // over: its CONNECT / CONNECTREPLY tells again.
         self.partner_keepalive = self.cfg.keepalive;
+        self.partner_max_unacked = 1;
         match self.cfg.role {
             Role::Primary => {
                 let xid = self.xid();
@@ -786,7 +806,9 @@ impl FailoverEndpoint {
         for o in opts {
             match o {
                 DhcpOption::KeepaliveTime(k) => self.partner_keepalive = Duration::from_secs(u64::from(*k)),
-                DhcpOption::MaxUnackedBndupd(n) => self.partner_max_unacked = (*n).max(1),
+                DhcpOption::MaxUnackedBndupd(n) => {
+                    self.partner_max_unacked = (*n).clamp(1, MAX_UNACKED_BNDUPD_CAP)
+                }
                 _ => {}
             }
         }
@@ -1136,6 +1158,22 @@ impl FailoverEndpoint {
                 return self.send(reply, now);
             }
         };
+        if parsed.len() > MAX_LEASES_PER_BNDUPD {
+            // Its BNDREPLY could not hold every verdict: refused whole,
+            // nothing applied, and answered all the same (§7.5.2: every
+            // BNDUPD gets a BNDREPLY).
+            self.note(format!(
+                "refused a BNDUPD of {} leases (at most {MAX_LEASES_PER_BNDUPD})",
+                parsed.len()
+            ));
+            let reply = build_bndreply(
+                msg,
+                &[],
+                Some((StatusCode::UnspecFail, "too many leases in one BNDUPD")),
+                now,
+            );
+            return self.send(reply, now);
+        }
         let mut updates = Vec::new();
         let mut early_rejects = Vec::new();
         for p in parsed {

@@ -1649,3 +1649,182 @@ fn recover_wait_resumed_without_the_partner_still_waits_for_the_mclt() {
         "RECOVER-WAIT ends at failure + MCLT even without the partner"
     );
 }
+
+// ---- hostile but well-formed partner messages (issue 30) ------------------
+
+/// A BNDUPD for one client with `n` leases, addresses from `first` up, in
+/// one IA_NA or each in an IA_NA of its own.
+fn big_bndupd(n: u32, first: u128, one_ia: bool, now: UnixTime) -> FailoverMessage<'static> {
+    let mut lease = Lease::free(LeaseKey::address(Ipv6Addr::from(first)), LeaseState::Active, now);
+    lease.binding = Some(BindingKey {
+        duid: vec![0, 3, 0, 1, 9, 9, 9, 9],
+        kind: LeaseKind::Na,
+        iaid: 0,
+    });
+    lease.valid_until = now + Duration::from_secs(3000);
+    lease.preferred_until = now + Duration::from_secs(2000);
+    lease.cltt = now;
+    lease.start_time_of_state = now;
+    let mut msg =
+        bndupd::build_bndupd(&lease, LeaseState::Active, TransactionId::from_low_bits(77), now).unwrap();
+    let Some(DhcpOption::ClientData(cd)) = msg.options.first_mut() else {
+        panic!("client form")
+    };
+    let template = cd
+        .iter()
+        .find_map(|o| match o {
+            DhcpOption::IaNa(ia) => Some(ia.clone()),
+            _ => None,
+        })
+        .unwrap();
+    cd.retain(|o| !matches!(o, DhcpOption::IaNa(_)));
+    let lease_opt = template.options.first().cloned().unwrap();
+    let mut one = template.clone();
+    one.options.clear();
+    for i in 0..n {
+        let mut l = lease_opt.clone();
+        if let DhcpOption::IaAddr(a) = &mut l {
+            a.address = Ipv6Addr::from(first + u128::from(i));
+        }
+        if one_ia {
+            one.options.push(l);
+        } else {
+            let mut ia = template.clone();
+            ia.iaid = i;
+            ia.options = vec![l];
+            cd.push(DhcpOption::IaNa(ia));
+        }
+    }
+    if one_ia {
+        cd.push(DhcpOption::IaNa(one));
+    }
+    msg
+}
+
+/// Everything the endpoint wants sent, encoded as the daemon would.
+fn frames_of(
+    ep: &mut FailoverEndpoint,
+) -> Vec<(FailoverMessage<'static>, Result<usize, duet_wire::EmitError>)> {
+    let mut out = vec![];
+    while let Some(m) = ep.poll_transmit() {
+        let mut frame = Vec::new();
+        let r = StreamMessage::Failover(m.clone())
+            .encode_frame(&mut frame)
+            .map(|()| frame.len());
+        out.push((m, r));
+    }
+    out
+}
+
+/// Issue 30 point 3: 1,500 leases outside the pools in one 61 KB BNDUPD
+/// made a BNDREPLY too long for a frame; the daemon dropped it and the
+/// partner waited for ever. (800 leases here: 58 KB with every option.)
+#[test]
+fn a_bndupd_whose_answer_would_not_fit_is_answered_and_applies_nothing() {
+    let mut p = started(60);
+    let now = p.nodes[SECONDARY].local(p.now);
+    frames_of(p.nodes[SECONDARY].ep());
+    // Outside every pool, and inside the pool: both refused whole.
+    for first in [
+        0x2001_0db8_0009_0000_0000_0000_0000_1000u128,
+        0x2001_0db8_0001_0000_0000_0000_0000_1000,
+    ] {
+        let msg = big_bndupd(800, first, true, now);
+        let mut frame = Vec::new();
+        StreamMessage::Failover(msg.clone())
+            .encode_frame(&mut frame)
+            .unwrap();
+        assert!(frame.len() > 50_000, "{} bytes", frame.len());
+        let before = p.nodes[SECONDARY].srv.db().len();
+        let (rels, srv) = (&mut p.nodes[SECONDARY].rels, &mut p.nodes[SECONDARY].srv);
+        rels.0[0].handle_message(now, &msg, srv.db_mut());
+        let sent = frames_of(&mut rels.0[0]);
+        let replies: Vec<_> = sent
+            .iter()
+            .filter(|(m, _)| m.msg_type == FailoverMessageType::BndReply)
+            .collect();
+        assert_eq!(replies.len(), 1, "{sent:?}");
+        let (reply, encoded) = replies[0];
+        assert!(encoded.is_ok(), "{encoded:?}");
+        assert_eq!(reply.transaction_id, msg.transaction_id);
+        assert!(
+            bndupd::parse_bndreply(reply).is_empty()
+                || bndupd::parse_bndreply(reply).iter().all(|a| a.result.is_err())
+        );
+        assert_eq!(p.nodes[SECONDARY].srv.db().len(), before, "nothing applied");
+    }
+    // At the cap, every verdict is echoed and the reply fits.
+    let msg = big_bndupd(
+        MAX_LEASES_PER_BNDUPD as u32,
+        0x2001_0db8_0009_0000_0000_0000_0000_1000,
+        false,
+        now,
+    );
+    let (rels, srv) = (&mut p.nodes[SECONDARY].rels, &mut p.nodes[SECONDARY].srv);
+    rels.0[0].handle_message(now, &msg, srv.db_mut());
+    let sent = frames_of(&mut rels.0[0]);
+    let (reply, encoded) = sent
+        .iter()
+        .find(|(m, _)| m.msg_type == FailoverMessageType::BndReply)
+        .unwrap();
+    assert!(encoded.is_ok(), "{encoded:?}");
+    let acks = bndupd::parse_bndreply(reply);
+    assert_eq!(acks.len(), MAX_LEASES_PER_BNDUPD);
+    assert!(acks
+        .iter()
+        .all(|a| a.result == Err(StatusCode::ConfigurationConflict)));
+}
+
+/// Issue 30 point 4: the partner's MAX_UNACKED_BNDUPD was taken up to
+/// u32::MAX, and kept from one connection to the next.
+#[test]
+fn the_partners_max_unacked_bndupd_is_capped_and_reset_per_connection() {
+    let mut p = started(60);
+    let now = p.nodes[PRIMARY].local(p.now);
+    frames_of(p.nodes[PRIMARY].ep());
+    p.nodes[PRIMARY]
+        .ep()
+        .adopt_partner_params(&[DhcpOption::MaxUnackedBndupd(u32::MAX)]);
+    assert_eq!(p.nodes[PRIMARY].ep().partner_max_unacked, MAX_UNACKED_BNDUPD_CAP);
+    // 3,000 updates queued: no more than the cap in flight.
+    let leases: Vec<Lease> = (0..3000u128)
+        .map(|i| {
+            let mut l = Lease::free(
+                LeaseKey::address(Ipv6Addr::from(
+                    0x2001_0db8_0001_0000_0000_0000_0000_1001u128 + 2 * i,
+                )),
+                LeaseState::Active,
+                now,
+            );
+            l.binding = Some(BindingKey {
+                duid: vec![0, 3, 0, 1, (i >> 8) as u8, i as u8],
+                kind: LeaseKind::Na,
+                iaid: 1,
+            });
+            l.valid_until = now + Duration::from_secs(600);
+            l.state_expiration = Some(l.valid_until);
+            l.failover.pending_update = true;
+            l
+        })
+        .collect();
+    let (rels, srv) = (&mut p.nodes[PRIMARY].rels, &mut p.nodes[PRIMARY].srv);
+    for l in &leases {
+        srv.db_mut().upsert(l.clone()).unwrap();
+    }
+    rels.0[0].leases_changed(now, leases.iter(), srv.db_mut());
+    let sent = frames_of(&mut rels.0[0]);
+    let bndupds = sent
+        .iter()
+        .filter(|(m, _)| m.msg_type == FailoverMessageType::BndUpd)
+        .count();
+    assert_eq!(bndupds, MAX_UNACKED_BNDUPD_CAP as usize);
+    // A new connection starts from one until its CONNECT says otherwise.
+    rels.0[0].handle_closed(now, srv.db_mut());
+    rels.0[0].handle_connected(now);
+    assert_eq!(rels.0[0].partner_max_unacked, 1);
+    // Transaction ids are found among those in use without looping.
+    let before = rels.0[0].next_xid;
+    let x = rels.0[0].xid();
+    assert!(!rels.0[0].in_flight.contains_key(&x));
+    assert!(rels.0[0].next_xid.wrapping_sub(before) <= MAX_UNACKED_BNDUPD_CAP + 3);
+}
