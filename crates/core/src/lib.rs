@@ -14,6 +14,7 @@ pub mod dhcp;
 pub mod failover;
 pub mod lease;
 pub mod net;
+pub mod node;
 pub mod policy;
 pub mod store;
 pub mod time;

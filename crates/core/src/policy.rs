@@ -67,6 +67,14 @@ pub trait LeasePolicy {
     /// what happens now (RFC 8156 §7.2, e.g. EXPIRED → FREE after MCLT in
     /// PARTNER-DOWN, ABANDONED → FREE after the probation).
     fn state_timeout(&self, rel: usize, lease: &Lease, now: UnixTime) -> StateTimeout;
+
+    /// Whether the leases picked for the IAs of one message are kept
+    /// distinct (RFC 8415 §21.4: an address belongs to one IA; RFC 8156
+    /// §4: never bound to two). Always true; a policy layer of the
+    /// simulator's sabotage turns it off to show that its checker notices.
+    fn distinct_leases_per_message(&self) -> bool {
+        true
+    }
 }
 
 /// The answer to [`LeasePolicy::state_timeout`].

@@ -78,6 +78,51 @@ impl fmt::Display for UnixTime {
     }
 }
 
+/// A point in time with microsecond resolution: microseconds since the
+/// Unix epoch, read from the same wall clock as [`UnixTime`]. A
+/// [`crate::node::Node`] is driven with it: protocol times are its whole
+/// seconds ([`Timestamp::unix`]), the commit plan uses the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// The start of `t`'s second.
+    pub fn from_unix(t: UnixTime) -> Timestamp {
+        Timestamp(t.0.saturating_mul(1_000_000))
+    }
+
+    /// Microseconds since the epoch.
+    pub fn micros(self) -> u64 {
+        self.0
+    }
+
+    /// The whole seconds: what protocol decisions see.
+    pub fn unix(self) -> UnixTime {
+        UnixTime(self.0 / 1_000_000)
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_micros(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        )
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}", self.0 / 1_000_000, self.0 % 1_000_000)
+    }
+}
+
 /// A DHCPv6 time value in seconds (lifetimes, T1, T2), where 0xffffffff
 /// means infinity (RFC 8415 §7.7).
 pub const INFINITY: u32 = u32::MAX;

@@ -8,7 +8,7 @@
 
 use crate::world::{binding_of, Datagram, Holding, Orphan, World};
 use crate::Invariant;
-use duet_core::dhcp::Outcome;
+use duet_core::dhcp::Drop;
 use duet_core::lease::{Lease, LeaseKey, LeaseKind, LeaseState};
 use duet_core::time::UnixTime;
 use duet_wire::{DhcpOption, Message, MessageType, ServerState};
@@ -255,7 +255,7 @@ impl World {
         let primary = node == crate::world::PRIMARY;
         let answers = match d.ty {
             MessageType::Renew => {
-                d.server.as_ref() == Some(run.srv.duid())
+                d.server.as_ref() == Some(run.node.duid())
                     && matches!(
                         state,
                         S::Normal
@@ -302,25 +302,25 @@ impl World {
         node: usize,
         d: &Datagram,
         obliged: &[LeaseKey],
-        out: &Outcome,
+        out: &Result<Vec<u8>, Drop>,
     ) {
         if obliged.is_empty() {
             return;
         }
         self.stats.obligations += obliged.len() as u64;
         let granted: Vec<(LeaseKey, u32)> = match out {
-            Outcome::Reply(r) => match Message::parse(&r.bytes) {
+            Ok(bytes) => match Message::parse(bytes) {
                 Ok(Message::Client(m)) => granted(&m.options),
                 _ => vec![],
             },
-            Outcome::Dropped(_) => vec![],
+            Err(_) => vec![],
         };
         for k in obliged {
             if !granted.iter().any(|(g, v)| g == k && *v > 0) {
                 let state = self.nodes[node].state();
                 let what = match out {
-                    Outcome::Reply(_) => format!("a Reply without it ({granted:?})"),
-                    Outcome::Dropped(why) => format!("no answer ({why})"),
+                    Ok(_) => format!("a Reply without it ({granted:?})"),
+                    Err(why) => format!("no answer ({why})"),
                 };
                 let view = self.store_view(k);
                 return self.fail(
@@ -379,7 +379,7 @@ impl World {
         let Some(run) = &self.nodes[node].run else {
             return Table::new();
         };
-        run.srv
+        run.node
             .db()
             .iter()
             // An available address is its half's whether or not a record

@@ -7,7 +7,7 @@
 //! clock never runs backwards (the drift rate is far below 100 %), and the
 //! core sees it in whole seconds, as the daemon would.
 
-use duet_core::time::UnixTime;
+use duet_core::time::{Timestamp, UnixTime};
 
 /// True time at which every simulation starts (ms since the Unix epoch).
 pub const START_MS: u64 = 1_800_000_000_000;
@@ -60,11 +60,22 @@ impl Clock {
         UnixTime(self.local_ms(t_ms) / 1000)
     }
 
+    /// Local time as a node is driven (milliseconds, as microseconds).
+    pub fn local_ts(&self, t_ms: u64) -> Timestamp {
+        Timestamp(self.local_ms(t_ms).saturating_mul(1000))
+    }
+
     /// An estimate of the earliest true time (ms, not before `now_ms`) at
     /// which the local clock reads `deadline`; callers check again when
     /// they get there (the offset may have drifted meanwhile).
     pub fn true_ms_for(&self, deadline: UnixTime, now_ms: u64) -> u64 {
-        let target = deadline.0.saturating_mul(1000);
+        self.true_ms_for_ts(Timestamp::from_unix(deadline), now_ms)
+    }
+
+    /// [`Clock::true_ms_for`] of a [`Timestamp`], rounded up to the next
+    /// millisecond.
+    pub fn true_ms_for_ts(&self, deadline: Timestamp, now_ms: u64) -> u64 {
+        let target = deadline.micros().div_ceil(1000);
         target.saturating_add_signed(-self.offset_ms(now_ms)).max(now_ms)
     }
 }

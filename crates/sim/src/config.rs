@@ -158,18 +158,19 @@ impl fmt::Display for Faults {
 /// Switches that break the system on purpose, to show the checker bites.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SabotageSet {
-    /// (a) The engine ignores the MCLT rule (core feature `sabotage`).
+    /// (a) The policy ignores the MCLT rule.
     pub ignore_mclt: bool,
-    /// (b) The driver sends the Reply before the store commit (then a
-    /// crash at that point loses the binding the client got).
+    /// (b) The node releases a Reply before the commit of what it reports
+    /// (then a crash at that point loses the binding the client got).
     pub reply_before_commit: bool,
-    /// (c) The engine allocates addresses from both low-bit halves (core
-    /// feature `sabotage`).
+    /// (c) The policy allocates addresses from both low-bit halves.
     pub both_address_halves: bool,
+    /// (d) Two IAs of one message may be given the same lease.
+    pub shared_ias: bool,
 }
 
 impl SabotageSet {
-    /// Parses `mclt`, `durable` and `halves`, comma-separated.
+    /// Parses `mclt`, `durable`, `halves` and `ias`, comma-separated.
     pub fn parse(s: &str) -> Result<SabotageSet, String> {
         let mut x = SabotageSet::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -177,10 +178,11 @@ impl SabotageSet {
                 "mclt" => x.ignore_mclt = true,
                 "durable" => x.reply_before_commit = true,
                 "halves" => x.both_address_halves = true,
+                "ias" => x.shared_ias = true,
                 "none" => x = SabotageSet::default(),
                 other => {
                     return Err(format!(
-                        "unknown sabotage {other:?} (known: mclt, durable, halves)"
+                        "unknown sabotage {other:?} (known: mclt, durable, halves, ias)"
                     ))
                 }
             }
@@ -190,7 +192,7 @@ impl SabotageSet {
 
     /// Whether any switch is on.
     pub fn any(&self) -> bool {
-        self.ignore_mclt || self.reply_before_commit || self.both_address_halves
+        self.ignore_mclt || self.reply_before_commit || self.both_address_halves || self.shared_ias
     }
 }
 
@@ -205,6 +207,9 @@ impl fmt::Display for SabotageSet {
         }
         if self.both_address_halves {
             v.push("halves");
+        }
+        if self.shared_ias {
+            v.push("ias");
         }
         f.write_str(&v.join(","))
     }

@@ -5,14 +5,16 @@ use crate::clock::Clock;
 use crate::config::{SabotageSet, Scenario};
 use crate::trace::NodeId;
 use duet_core::config::Role;
-use duet_core::dhcp::{Dhcpv6Server, ServerOptions, Subnet};
-use duet_core::failover::{EndpointConfig, EndpointRecord, FailoverEndpoint, Relationships, Sabotage};
-use duet_core::lease::LeaseKey;
+use duet_core::dhcp::{ServerOptions, Subnet};
+use duet_core::failover::{EndpointConfig, FailoverEndpoint};
+use duet_core::lease::{BindingKey, Lease, LeaseKey, LeaseState};
 use duet_core::net::Ipv6Prefix;
-use duet_core::store::{Batch, LeaseStore, MemoryStore};
-use duet_core::time::UnixTime;
+use duet_core::node::{CommitPlan, Layer, Node as CoreNode, NodeConfig};
+use duet_core::policy::{LeasePolicy, Responsiveness, Retire, StateTimeout};
+use duet_core::store::{LeaseStore, MemoryStore};
+use duet_core::time::{Timestamp, UnixTime};
 use duet_wire::{Duid, ServerState};
-use rand::{Rng, RngCore};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeSet;
 use std::net::Ipv6Addr;
@@ -20,13 +22,6 @@ use std::time::Duration;
 
 /// The relationship's name.
 pub const RELATIONSHIP: &str = "pair-1";
-/// Store metadata key of the endpoint record.
-pub const META_RECORD: &str = "failover/pair-1";
-/// Store metadata key of the last time of operation (written with every
-/// commit, as docs/failover.md asks of the driver).
-pub const META_LAST_OP: &str = "last-operating";
-/// Store metadata key of the server DUID (as the daemon keeps it).
-pub const META_DUID: &str = "server-duid";
 
 /// First address of the simulated range.
 pub const RANGE_START: u128 = 0x2001_0db8_0001_0000_0000_0000_0000_1000;
@@ -97,19 +92,92 @@ pub struct Armed {
     pub gen: u64,
 }
 
-/// What runs while the server is up (rebuilt from the store at restart).
+/// What runs while the server is up (rebuilt from the store at restart):
+/// the daemon's own driver, [`duet_core::node::Node`]; a reply's route is
+/// the client's number.
 #[derive(Debug)]
 pub struct Running {
-    /// DHCPv6 processing and the in-memory lease database.
-    pub srv: Dhcpv6Server,
-    /// The failover endpoint.
-    pub rels: Relationships,
+    /// The node.
+    pub node: CoreNode<u32>,
 }
 
 impl Running {
     /// The endpoint.
     pub fn ep(&self) -> &FailoverEndpoint {
-        &self.rels.0[0]
+        match self.node.relationships().get(0) {
+            Some(ep) => ep,
+            None => unreachable!("the simulated node has one relationship"),
+        }
+    }
+}
+
+/// The simulator's sabotage switches as a [`Layer`] over the node's rules.
+#[derive(Debug)]
+pub struct Sabotaged(pub SabotageSet);
+
+impl Layer for Sabotaged {
+    fn policy<'a>(&'a self, inner: &'a dyn LeasePolicy) -> Box<dyn LeasePolicy + 'a> {
+        Box::new(Bent { inner, s: self.0 })
+    }
+
+    fn reply_before_commit(&self) -> bool {
+        self.0.reply_before_commit
+    }
+}
+
+/// A lease policy with rules broken on purpose.
+struct Bent<'a> {
+    inner: &'a dyn LeasePolicy,
+    s: SabotageSet,
+}
+
+impl LeasePolicy for Bent<'_> {
+    fn responsiveness(&self, rel: usize) -> Responsiveness {
+        self.inner.responsiveness(rel)
+    }
+
+    fn address_classes(&self, rel: usize) -> [bool; 2] {
+        let c = self.inner.address_classes(rel);
+        // (c) Both low-bit halves wherever it may allocate at all (§4.2.1).
+        if self.s.both_address_halves && c.contains(&true) {
+            [true, true]
+        } else {
+            c
+        }
+    }
+
+    fn prefix_classes(&self, rel: usize, now: UnixTime) -> Vec<usize> {
+        self.inner.prefix_classes(rel, now)
+    }
+
+    fn may_reuse(&self, rel: usize, lease: &Lease, binding: &BindingKey, now: UnixTime) -> bool {
+        self.inner.may_reuse(rel, lease, binding, now)
+    }
+
+    fn valid_until_cap(&self, rel: usize, lease: Option<&Lease>, now: UnixTime) -> Option<UnixTime> {
+        // (a) No MCLT cap in any state (§4.4).
+        if self.s.ignore_mclt {
+            None
+        } else {
+            self.inner.valid_until_cap(rel, lease, now)
+        }
+    }
+
+    fn partner_lifetime(&self, rel: usize, desired: Duration, t1: Duration, now: UnixTime) -> UnixTime {
+        self.inner.partner_lifetime(rel, desired, t1, now)
+    }
+
+    fn retire(&self, rel: usize, event: Retire, now: UnixTime) -> (LeaseState, Option<UnixTime>) {
+        self.inner.retire(rel, event, now)
+    }
+
+    fn state_timeout(&self, rel: usize, lease: &Lease, now: UnixTime) -> StateTimeout {
+        self.inner.state_timeout(rel, lease, now)
+    }
+
+    fn distinct_leases_per_message(&self) -> bool {
+        // (d) Two IAs of one message may get the same lease.
+        !self.s.shared_ias && self.inner.distinct_leases_per_message()
     }
 }
 
@@ -130,8 +198,6 @@ pub struct Node {
     pub armed: Option<Armed>,
     /// Invalidates scheduled wake-ups.
     pub wake_gen: u64,
-    /// Local second at which timers last ran.
-    pub last_wake: UnixTime,
     /// False after a machine crash until the restart (no TCP reset sent
     /// for segments that reach it).
     pub machine_up: bool,
@@ -158,7 +224,6 @@ impl Node {
             clock,
             armed: None,
             wake_gen: 0,
-            last_wake: UnixTime::ZERO,
             machine_up: false,
             wiped_at: None,
             active_pd: BTreeSet::new(),
@@ -168,55 +233,30 @@ impl Node {
         }
     }
 
-    /// Starts the server from its store, as the daemon does: DUID from the
-    /// store (a new DUID-UUID if none), leases loaded, endpoint record and
-    /// last time of operation handed to the endpoint.
+    /// Starts the server from its store, as the daemon does
+    /// ([`CoreNode::boot`]: DUID from the store or a new one, leases, endpoint
+    /// record, last time of operation), with the real commit plan.
     pub fn boot(&mut self, scen: &Scenario, sabotage: SabotageSet, now_ms: u64, rng: &mut ChaCha8Rng) {
-        let local = self.clock.local(now_ms);
+        let now = self.clock.local_ts(now_ms);
         let snap = self
             .store
             .load()
             .unwrap_or_else(|e| unreachable!("memory stores do not fail: {e}"));
-        let duid = match snap.meta.get(META_DUID).and_then(|d| Duid::new(d.clone()).ok()) {
-            Some(d) => d,
-            None => {
-                let mut uuid = [0u8; 16];
-                rng.fill_bytes(&mut uuid);
-                uuid[6] = (uuid[6] & 0x0f) | 0x40;
-                uuid[8] = (uuid[8] & 0x3f) | 0x80;
-                let mut bytes = vec![0, 4];
-                bytes.extend_from_slice(&uuid);
-                let _ = self.store.commit(&Batch {
-                    leases: vec![],
-                    meta: vec![(META_DUID.into(), bytes.clone())],
-                });
-                Duid::new(bytes).unwrap_or_else(|_| unreachable!("an 18-byte DUID-UUID is valid"))
-            }
+        let cfg = NodeConfig {
+            subnets: vec![subnet(scen)],
+            options: ServerOptions::default(),
+            relationships: vec![endpoint_config(scen, self.role)],
+            plan: CommitPlan::default(),
+            seed: rng.random(),
         };
-        let mut srv = Dhcpv6Server::new(duid, vec![subnet(scen)], ServerOptions::default(), rng.random());
-        let orphans = srv.load(snap.leases);
-        debug_assert!(orphans.is_empty());
-        let record: Option<EndpointRecord> = snap
-            .meta
-            .get(META_RECORD)
-            .and_then(|b| serde_json::from_slice(b).ok());
-        let last_op = snap
-            .meta
-            .get(META_LAST_OP)
-            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-            .map(|b| UnixTime(u64::from_le_bytes(b)));
-        let mut ep = FailoverEndpoint::new(endpoint_config(scen, self.role), record, last_op, local);
-        ep.sabotage(Sabotage {
-            ignore_mclt: sabotage.ignore_mclt,
-            both_address_halves: sabotage.both_address_halves,
-        });
-        self.run = Some(Running {
-            srv,
-            rels: Relationships(vec![ep]),
-        });
+        let (mut node, report) = CoreNode::boot(cfg, snap, now);
+        debug_assert!(report.orphans.is_empty());
+        if sabotage.any() {
+            node.set_layer(Box::new(Sabotaged(sabotage)));
+        }
+        self.run = Some(Running { node });
         self.machine_up = true;
         self.armed = None;
-        self.last_wake = UnixTime::ZERO;
         self.wake_gen += 1;
     }
 
@@ -227,7 +267,7 @@ impl Node {
 
     /// The server DUID, when up.
     pub fn duid(&self) -> Option<&Duid<'static>> {
-        self.run.as_ref().map(|r| r.srv.duid())
+        self.run.as_ref().map(|r| r.node.duid())
     }
 
     /// The state the endpoint has recorded (running or not): what it will
@@ -239,13 +279,13 @@ impl Node {
         }
     }
 
-    /// Local time now.
+    /// Local time now, as the core sees it.
     pub fn local(&self, now_ms: u64) -> UnixTime {
         self.clock.local(now_ms)
     }
 
-    /// The batch metadata every commit carries: the last time of operation.
-    pub fn last_op_meta(&self, now_ms: u64) -> (String, Vec<u8>) {
-        (META_LAST_OP.into(), self.local(now_ms).0.to_le_bytes().to_vec())
+    /// Local time now, as the node is driven.
+    pub fn now(&self, now_ms: u64) -> Timestamp {
+        self.clock.local_ts(now_ms)
     }
 }

@@ -7,15 +7,18 @@ use crate::client::{self, Act, Client};
 use crate::clock::START_MS;
 use crate::config::{Config, LinkMode, Scenario};
 use crate::net::{Conn, Link, Seg};
-use crate::node::{Armed, Node, META_RECORD};
+use crate::node::{Armed, Node, RELATIONSHIP};
 use crate::trace::{CrashPoint, Ev, Fault, NetFate, NodeId, Trace};
 use crate::{Failure, Invariant, RunResult, Stats};
-use duet_core::dhcp::{Incoming, Outcome};
-use duet_core::failover::Event as EpEvent;
+use duet_core::dhcp::Incoming;
+use duet_core::failover::{EndpointRecord, Event as EpEvent};
 use duet_core::lease::{BindingKey, LeaseKey, LeaseKind, LeaseState};
+use duet_core::node::{meta_endpoint, NodeEvent, Transmit};
 use duet_core::store::{Batch, LeaseStore};
-use duet_core::time::UnixTime;
-use duet_wire::{ClientMessage, Duid, FailoverMessage, Message, MessageType, ServerState, StreamMessage};
+use duet_wire::{
+    ClientMessage, Duid, FailoverMessage, FailoverMessageType, FrameDecoder, Message, MessageType,
+    ServerState, StreamMessage, TransactionId,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::{Ordering, Reverse};
@@ -538,24 +541,27 @@ impl World {
             return;
         }
         let obliged = self.obligations(node, d);
-        let local = self.nodes[node].local(self.now);
+        let now = self.nodes[node].now(self.now);
         let source = self.clients[d.client as usize].source;
         let Some(run) = self.nodes[node].run.as_mut() else {
             return;
         };
-        let out = run.srv.handle(
-            local,
-            Incoming {
-                payload: &d.bytes,
-                source,
-                interface: Some("eth0"),
-                multicast: true,
-            },
-            &run.rels,
-        );
+        let out = run
+            .node
+            .handle_datagram(
+                now,
+                Incoming {
+                    payload: &d.bytes,
+                    source,
+                    interface: Some("eth0"),
+                    multicast: true,
+                },
+                d.client,
+            )
+            .map(<[u8]>::to_vec);
         let outcome = match &out {
-            Outcome::Reply(_) => "reply",
-            Outcome::Dropped(why) => why.name(),
+            Ok(_) => "reply",
+            Err(why) => why.name(),
         };
         self.ev(Ev::Serve {
             node,
@@ -564,35 +570,7 @@ impl World {
             outcome,
         });
         self.check_obligations(node, d, &obliged, &out);
-        let Outcome::Reply(r) = out else { return };
-        let sabotaged = self.cfg.sabotage.reply_before_commit;
-        let bytes = Rc::new(r.bytes);
-        if sabotaged {
-            // SABOTAGE (b): the reply leaves before the commit.
-            self.reply(node, d.client, bytes.clone());
-        }
-        if self.durable_point(node, CrashPoint::BeforeCommit).is_err() {
-            return;
-        }
-        let meta = vec![self.nodes[node].last_op_meta(self.now)];
-        self.commit(
-            node,
-            Batch {
-                leases: r.changes.clone(),
-                meta,
-            },
-        );
-        if self.durable_point(node, CrashPoint::AfterCommit).is_err() {
-            return;
-        }
-        if !sabotaged {
-            self.reply(node, d.client, bytes);
-        }
-        if let Some(run) = self.nodes[node].run.as_mut() {
-            let (rels, srv) = (&mut run.rels, &mut run.srv);
-            rels.0[0].leases_changed(local, r.changes.iter(), srv.db_mut());
-        }
-        let _ = self.flush(node);
+        let _ = self.drive(node);
     }
 
     fn reply(&mut self, node: NodeId, client: u32, bytes: Rc<Vec<u8>>) {
@@ -625,9 +603,9 @@ impl World {
         }
     }
 
-    pub(crate) fn commit(&mut self, node: NodeId, batch: Batch) {
+    pub(crate) fn commit(&mut self, node: NodeId, batch: &Batch) {
         let n = &mut self.nodes[node];
-        if n.store.commit(&batch).is_err() {
+        if n.store.commit(batch).is_err() {
             unreachable!("memory stores do not fail");
         }
         for l in &batch.leases {
@@ -637,6 +615,12 @@ impl World {
                 } else {
                     n.active_pd.remove(&l.key);
                 }
+            }
+        }
+        if let Some((_, b)) = batch.meta.iter().find(|(k, _)| *k == meta_endpoint(RELATIONSHIP)) {
+            if let Ok(r) = serde_json::from_slice::<EndpointRecord>(b) {
+                n.recorded = Some(ServerState::from(r.state));
+                n.recorded_communicated = r.communicated;
             }
         }
         self.ev(Ev::Commit {
@@ -665,48 +649,61 @@ impl World {
         self.check_commit(node, &batch.leases);
     }
 
-    /// The driver's rule: persist what the endpoint asks, then send what it
-    /// wants sent, then act on its events.
-    fn flush(&mut self, node: NodeId) -> Result<(), Crashed> {
-        let Some(run) = self.nodes[node].run.as_mut() else {
-            return Err(Crashed);
-        };
-        let (leases, record) = run.rels.0[0].poll_persist();
-        self.durable_point(node, CrashPoint::BeforeCommit)?;
-        let mut meta = vec![self.nodes[node].last_op_meta(self.now)];
-        if let Some(r) = record {
-            meta.push((
-                META_RECORD.into(),
-                serde_json::to_vec(&r).unwrap_or_else(|e| unreachable!("{e}")),
-            ));
-            self.nodes[node].recorded = Some(ServerState::from(r.state));
-            self.nodes[node].recorded_communicated = r.communicated;
+    /// The daemon's order: every commit the node hands out is made durable
+    /// (a crash may be armed just before or after it) and reported; then
+    /// what may leave leaves; then its events are acted on and its next
+    /// wake-up scheduled.
+    fn drive(&mut self, node: NodeId) -> Result<(), Crashed> {
+        loop {
+            let now = self.nodes[node].now(self.now);
+            let Some(c) = self.nodes[node]
+                .run
+                .as_mut()
+                .and_then(|r| r.node.poll_commit(now))
+            else {
+                break;
+            };
+            self.durable_point(node, CrashPoint::BeforeCommit)?;
+            self.commit(node, &c.batch);
+            self.durable_point(node, CrashPoint::AfterCommit)?;
+            let run = self.nodes[node].run.as_mut().ok_or(Crashed)?;
+            if run.node.commit_done(now, c.seq, Ok(())).is_err() {
+                unreachable!("memory stores do not fail");
+            }
         }
-        self.commit(node, Batch { leases, meta });
-        self.durable_point(node, CrashPoint::AfterCommit)?;
-        while let Some(m) = self.nodes[node]
+        let now = self.nodes[node].now(self.now);
+        while let Some(t) = self.nodes[node]
             .run
             .as_mut()
-            .and_then(|r| r.rels.0[0].poll_transmit())
+            .and_then(|r| r.node.poll_transmit(now))
         {
-            self.ev(Ev::PartnerSend {
-                node,
-                ty: m.msg_type,
-                xid: m.transaction_id.get(),
-            });
-            let mut frame = Vec::new();
-            if StreamMessage::Failover(m).encode_frame(&mut frame).is_err() {
-                self.fail(Invariant::Codec, "failover message does not encode".into());
-                continue;
+            match t {
+                Transmit::Reply(r) => self.reply(node, r.route, Rc::new(r.bytes)),
+                Transmit::Partner { conn, frame, .. } => {
+                    if self.link.conn.as_ref().is_none_or(|c| c.id != conn) {
+                        continue;
+                    }
+                    match frame_type(&frame) {
+                        Some((ty, xid)) => self.ev(Ev::PartnerSend { node, ty, xid }),
+                        None => {
+                            self.fail(Invariant::Codec, "failover message does not decode".into());
+                            continue;
+                        }
+                    }
+                    self.link_send(node, frame);
+                }
+                Transmit::Close { conn, .. } => {
+                    if self.link.conn.as_ref().is_some_and(|c| c.id == conn) {
+                        self.close_side(node, "closed by the endpoint");
+                    }
+                }
             }
-            self.link_send(node, frame);
         }
         let mut auto = false;
-        while let Some(e) = self.nodes[node]
-            .run
-            .as_mut()
-            .and_then(|r| r.rels.0[0].poll_event())
-        {
+        while let Some(e) = self.nodes[node].run.as_mut().and_then(|r| r.node.poll_event()) {
+            let NodeEvent::Failover { event: e, .. } = e else {
+                continue;
+            };
             match e {
                 EpEvent::StateChanged { from, to } => {
                     self.ev(Ev::State { node, from, to });
@@ -715,13 +712,10 @@ impl World {
                         self.check_partner_down(node, auto);
                     }
                 }
-                EpEvent::Close(reason) => {
-                    self.ev(Ev::Notice {
-                        node,
-                        text: format!("close: {reason}"),
-                    });
-                    self.close_side(node, "closed by the endpoint");
-                }
+                EpEvent::Close(reason) => self.ev(Ev::Notice {
+                    node,
+                    text: format!("close: {reason}"),
+                }),
                 EpEvent::Notice(text) => {
                     if text.starts_with("auto-partner-down") {
                         self.stats.auto_pd += 1;
@@ -744,55 +738,18 @@ impl World {
         let now = self.now;
         let n = &mut self.nodes[node];
         let Some(run) = &n.run else { return };
-        let next = [run.srv.next_timeout(), run.ep().poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
-        let Some(t) = next else { return };
-        // The core works in whole seconds: once its timers ran in a local
-        // second, the next run is in a later one.
-        let t = t.max(UnixTime(n.last_wake.0 + 1));
-        let at = n.clock.true_ms_for(t, now);
+        let Some(t) = run.node.poll_timeout() else { return };
+        let at = n.clock.true_ms_for_ts(t, now);
         n.wake_gen += 1;
         let gen = n.wake_gen;
         self.at(at, Event::Wake { node, gen });
     }
 
     fn wake(&mut self, node: NodeId) -> Result<(), Crashed> {
-        let local = self.nodes[node].local(self.now);
-        self.nodes[node].last_wake = local;
-        let Some(run) = self.nodes[node].run.as_mut() else {
-            return Err(Crashed);
-        };
-        if run.srv.next_timeout().is_some_and(|t| t <= local) {
-            let changes = run.srv.handle_timeout(local, &run.rels, 10_000);
-            if !changes.is_empty() {
-                self.durable_point(node, CrashPoint::BeforeCommit)?;
-                let meta = vec![self.nodes[node].last_op_meta(self.now)];
-                self.commit(
-                    node,
-                    Batch {
-                        leases: changes.clone(),
-                        meta,
-                    },
-                );
-                self.durable_point(node, CrashPoint::AfterCommit)?;
-                if let Some(run) = self.nodes[node].run.as_mut() {
-                    let (rels, srv) = (&mut run.rels, &mut run.srv);
-                    rels.0[0].leases_changed(local, changes.iter(), srv.db_mut());
-                }
-                self.flush(node)?;
-            }
-        }
-        if let Some(run) = self.nodes[node].run.as_mut() {
-            if run.ep().poll_timeout().is_some_and(|t| t <= local) {
-                let (rels, srv) = (&mut run.rels, &mut run.srv);
-                rels.0[0].handle_timeout(local, srv.db_mut());
-                self.flush(node)?;
-            }
-        }
-        self.schedule_wake(node);
-        Ok(())
+        let now = self.nodes[node].now(self.now);
+        let run = self.nodes[node].run.as_mut().ok_or(Crashed)?;
+        run.node.handle_timeout(now);
+        self.drive(node)
     }
 
     // ---- the partner link --------------------------------------------------
@@ -883,7 +840,7 @@ impl World {
                         Ok(_) => continue,
                         Err(e) => return self.fail(Invariant::Codec, format!("bad failover message: {e}")),
                     };
-                    if self.deliver(to, &msg).is_err() {
+                    if self.deliver(to, id, &msg).is_err() {
                         break;
                     }
                 }
@@ -908,19 +865,16 @@ impl World {
         }
     }
 
-    fn deliver(&mut self, to: NodeId, msg: &FailoverMessage<'_>) -> Result<(), Crashed> {
+    fn deliver(&mut self, to: NodeId, conn: u64, msg: &FailoverMessage<'_>) -> Result<(), Crashed> {
         self.ev(Ev::PartnerRecv {
             node: to,
             ty: msg.msg_type,
             xid: msg.transaction_id.get(),
         });
-        let local = self.nodes[to].local(self.now);
-        let Some(run) = self.nodes[to].run.as_mut() else {
-            return Err(Crashed);
-        };
-        let (rels, srv) = (&mut run.rels, &mut run.srv);
-        rels.0[0].handle_message(local, msg, srv.db_mut());
-        self.flush(to)
+        let now = self.nodes[to].now(self.now);
+        let run = self.nodes[to].run.as_mut().ok_or(Crashed)?;
+        run.node.partner_message(now, 0, conn, msg);
+        self.drive(to)
     }
 
     /// Side `node` learns its connection is gone (FIN, RST, replaced).
@@ -932,11 +886,10 @@ impl World {
         c.open[node] = false;
         let id = c.id;
         self.ev(Ev::ConnDown { node, id, why });
-        let local = self.nodes[node].local(self.now);
+        let now = self.nodes[node].now(self.now);
         if let Some(run) = self.nodes[node].run.as_mut() {
-            let (rels, srv) = (&mut run.rels, &mut run.srv);
-            rels.0[0].handle_closed(local, srv.db_mut());
-            let _ = self.flush(node);
+            run.node.partner_closed(now, 0, id);
+            let _ = self.drive(node);
         }
         if node == PRIMARY {
             self.ensure_connect(2000);
@@ -953,10 +906,9 @@ impl World {
         let id = c.id;
         self.ev(Ev::ConnDown { node, id, why });
         self.push_seg(1 - node, Seg::Fin);
-        let local = self.nodes[node].local(self.now);
+        let now = self.nodes[node].now(self.now);
         if let Some(run) = self.nodes[node].run.as_mut() {
-            let (rels, srv) = (&mut run.rels, &mut run.srv);
-            rels.0[0].handle_closed(local, srv.db_mut());
+            run.node.partner_closed(now, 0, id);
         }
         self.link.tidy();
         if node == PRIMARY {
@@ -997,10 +949,10 @@ impl World {
         // still has its end of the connection: it finds out from FIN, RST
         // or its keepalive.)
         for node in [SECONDARY, PRIMARY] {
-            let local = self.nodes[node].local(self.now);
+            let now = self.nodes[node].now(self.now);
             if let Some(run) = self.nodes[node].run.as_mut() {
-                run.rels.0[0].handle_connected(local);
-                let _ = self.flush(node);
+                run.node.partner_connected(now, 0, id);
+                let _ = self.drive(node);
             }
         }
     }
@@ -1154,7 +1106,7 @@ impl World {
         }
         let (scen, sab, now) = (&self.scen, self.cfg.sabotage, self.now);
         self.nodes[node].boot(scen, sab, now, &mut self.rng);
-        let _ = self.flush(node);
+        let _ = self.drive(node);
         if node == PRIMARY {
             self.ensure_connect(0);
         }
@@ -1242,17 +1194,16 @@ impl World {
             }
             _ => {
                 let node = pd_candidates[self.rng.random_range(0..pd_candidates.len())];
-                let local = self.nodes[node].local(self.now);
+                let now = self.nodes[node].now(self.now);
                 let Some(run) = self.nodes[node].run.as_mut() else {
                     return;
                 };
-                let (rels, srv) = (&mut run.rels, &mut run.srv);
-                let accepted = rels.0[0].partner_down(local, srv.db_mut()).is_ok();
+                let accepted = run.node.partner_down(now, RELATIONSHIP).is_ok();
                 if accepted {
                     self.stats.operator_pd += 1;
                 }
                 self.ev(Ev::Fault(Fault::OperatorPartnerDown { node, accepted }));
-                let _ = self.flush(node);
+                let _ = self.drive(node);
             }
         }
     }
@@ -1365,6 +1316,17 @@ impl World {
             states.join("; "),
             self.table_diff()
         )
+    }
+}
+
+/// The type and transaction id of an encoded failover frame.
+fn frame_type(frame: &[u8]) -> Option<(FailoverMessageType, u32)> {
+    let mut d = FrameDecoder::new();
+    d.push(frame);
+    let payload = d.next_frame().ok()??;
+    match StreamMessage::parse(payload).ok()? {
+        StreamMessage::Failover(m) => Some((m.msg_type, TransactionId::get(m.transaction_id))),
+        StreamMessage::Tls(_) => None,
     }
 }
 

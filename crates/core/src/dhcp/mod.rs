@@ -115,6 +115,10 @@ pub enum Drop {
     /// The reply would not fit in a datagram or a Relay Message option
     /// (relays echoing huge Interface-Ids); nothing was changed.
     ReplyTooLarge,
+    /// The server is starting: its new DUID is not durable yet.
+    Starting,
+    /// The lease store failed: nothing is answered without stable storage.
+    StoreFailed,
 }
 
 impl Drop {
@@ -130,6 +134,8 @@ impl Drop {
             Drop::Unresponsive => "unresponsive",
             Drop::NothingToSay => "nothing-to-say",
             Drop::ReplyTooLarge => "reply-too-large",
+            Drop::Starting => "starting",
+            Drop::StoreFailed => "store-failed",
         }
     }
 }
@@ -146,6 +152,8 @@ impl fmt::Display for Drop {
             Drop::Unresponsive => f.write_str("failover state is unresponsive"),
             Drop::NothingToSay => f.write_str("nothing to answer"),
             Drop::ReplyTooLarge => f.write_str("the reply would not fit in a datagram"),
+            Drop::Starting => f.write_str("starting: the server DUID is not durable yet"),
+            Drop::StoreFailed => f.write_str("the lease store failed"),
         }
     }
 }

@@ -849,7 +849,9 @@ fn assign(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, mode: Mode) -> Processed {
                     .and_then(|k| srv.lifetimes(ctx, &k, &bk).map(|l| (k, l)))
                 {
                     Some((key, (preferred_until, valid_until))) => {
-                        taken.push(key);
+                        if ctx.policy.distinct_leases_per_message() {
+                            taken.push(key);
+                        }
                         out.grants.push(Grant {
                             key,
                             preferred_until,
@@ -866,7 +868,9 @@ fn assign(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, mode: Mode) -> Processed {
                     .and_then(|k| srv.lifetimes(ctx, &k, &bk).map(|l| (k, l)))
                 {
                     Some((key, (preferred_until, valid_until))) => {
-                        taken.push(key);
+                        if ctx.policy.distinct_leases_per_message() {
+                            taken.push(key);
+                        }
                         out.grants.push(Grant {
                             key,
                             preferred_until,

@@ -205,18 +205,6 @@ struct InFlight {
     sent_partner_lifetime: UnixTime,
 }
 
-/// SABOTAGE (test only, feature `sabotage`): switches that break the
-/// engine on purpose so the simulator can show its checker catches the
-/// bug. All off by default.
-#[cfg(feature = "sabotage")]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Sabotage {
-    /// Break the MCLT rule (§4.4): no lifetime cap in any state.
-    pub ignore_mclt: bool,
-    /// Break the low-bit address split (§4.2.1): allocate from both halves.
-    pub both_address_halves: bool,
-}
-
 /// One failover relationship's endpoint (see the module documentation).
 #[derive(Debug)]
 pub struct FailoverEndpoint {
@@ -270,9 +258,6 @@ pub struct FailoverEndpoint {
     persist: Vec<Lease>,
     record_dirty: bool,
     events: VecDeque<Event>,
-    /// SABOTAGE (test only).
-    #[cfg(feature = "sabotage")]
-    sabotage: Sabotage,
 }
 
 fn state_from_u8(v: u8) -> Option<ServerState> {
@@ -336,16 +321,8 @@ impl FailoverEndpoint {
             persist: Vec::new(),
             record_dirty: true,
             events: VecDeque::new(),
-            #[cfg(feature = "sabotage")]
-            sabotage: Sabotage::default(),
             cfg,
         }
-    }
-
-    /// SABOTAGE (test only, feature `sabotage`): break the engine on purpose.
-    #[cfg(feature = "sabotage")]
-    pub fn sabotage(&mut self, s: Sabotage) {
-        self.sabotage = s;
     }
 
     /// The relationship name.
@@ -1692,11 +1669,6 @@ impl FailoverEndpoint {
         if self.state == ServerState::RecoverDone || self.responsiveness() == Responsiveness::Unresponsive {
             return [false, false];
         }
-        // SABOTAGE (test only): both halves.
-        #[cfg(feature = "sabotage")]
-        if self.sabotage.both_address_halves {
-            return [true, true];
-        }
         // §4.2.1 and A17: only the own half, in every state.
         let mut c = [false, false];
         c[self.own_class()] = true;
@@ -1747,11 +1719,6 @@ impl FailoverEndpoint {
     }
 
     fn valid_until_cap(&self, lease: Option<&Lease>, now: UnixTime) -> Option<UnixTime> {
-        // SABOTAGE (test only): no MCLT cap.
-        #[cfg(feature = "sabotage")]
-        if self.sabotage.ignore_mclt {
-            return None;
-        }
         // §8.4.1: no cap in PARTNER-DOWN; but while the partner recovers,
         // what we give now may reach it only after it serves again, and if
         // we fail first it is all its own PARTNER-DOWN has to go by (found
@@ -1797,6 +1764,34 @@ impl FailoverEndpoint {
     }
 }
 
+/// The leases a BNDUPD reports (RFC 8156 §7.4): every IAADDR and IAPREFIX
+/// of its OPTION_CLIENT_DATA, or its one top-level IAPREFIX.
+pub fn reported_leases<'m>(msg: &'m FailoverMessage<'_>) -> impl Iterator<Item = LeaseKey> + 'm {
+    let key = |o: &DhcpOption<'_>| match o {
+        DhcpOption::IaAddr(a) => Some(LeaseKey::address(a.address)),
+        DhcpOption::IaPrefix(p) => Some(LeaseKey::prefix(crate::net::Ipv6Prefix::new(
+            p.prefix,
+            p.prefix_len,
+        ))),
+        _ => None,
+    };
+    msg.options.iter().flat_map(move |o| {
+        let inner: Vec<LeaseKey> = match o {
+            DhcpOption::ClientData(cd) => cd
+                .iter()
+                .flat_map(|ia| match ia {
+                    DhcpOption::IaNa(x) => x.options.as_slice(),
+                    DhcpOption::IaPd(x) => x.options.as_slice(),
+                    _ => &[],
+                })
+                .filter_map(key)
+                .collect(),
+            other => key(other).into_iter().collect(),
+        };
+        inner
+    })
+}
+
 /// Names what differs between two configuration fingerprints (one item per
 /// line): what only `mine` has and what only `theirs` has, labelled.
 pub fn fingerprint_diff(mine: &[u8], theirs: &[u8], mine_label: &str, theirs_label: &str) -> String {
@@ -1811,11 +1806,49 @@ pub fn fingerprint_diff(mine: &[u8], theirs: &[u8], mine_label: &str, theirs_lab
 /// Every relationship of a server; the [`LeasePolicy`] DHCPv6 processing
 /// consults (`rel` is the index into the list).
 #[derive(Debug, Default)]
-pub struct Relationships(pub Vec<FailoverEndpoint>);
+pub struct Relationships {
+    endpoints: Vec<FailoverEndpoint>,
+}
 
 impl Relationships {
-    fn get(&self, rel: usize) -> Option<&FailoverEndpoint> {
-        self.0.get(rel)
+    /// The endpoints, in configuration order.
+    pub fn new(endpoints: Vec<FailoverEndpoint>) -> Relationships {
+        Relationships { endpoints }
+    }
+
+    /// Relationship `rel`'s endpoint.
+    pub fn get(&self, rel: usize) -> Option<&FailoverEndpoint> {
+        self.endpoints.get(rel)
+    }
+
+    /// Relationship `rel`'s endpoint, to drive it.
+    pub fn get_mut(&mut self, rel: usize) -> Option<&mut FailoverEndpoint> {
+        self.endpoints.get_mut(rel)
+    }
+
+    /// The index of the relationship named `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.endpoints.iter().position(|e| e.name() == name)
+    }
+
+    /// Every endpoint.
+    pub fn iter(&self) -> impl Iterator<Item = &FailoverEndpoint> {
+        self.endpoints.iter()
+    }
+
+    /// Every endpoint, to drive them.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut FailoverEndpoint> {
+        self.endpoints.iter_mut()
+    }
+
+    /// How many relationships.
+    pub fn len(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// Whether the server is in no relationship (standalone).
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
     }
 }
 

@@ -4,18 +4,18 @@
 //! scenarios of issue 4 (RFC 8156 §8 as a whole).
 
 use super::*;
-use crate::dhcp::{Dhcpv6Server, Incoming, Outcome, ServerOptions, Subnet};
+use crate::dhcp::{Incoming, ServerOptions, Subnet};
 use crate::lease::BindingKey;
 use crate::net::Ipv6Prefix;
-use crate::store::{Batch, LeaseStore, MemoryStore};
+use crate::node::{CommitPlan, Node, NodeConfig, NodeEvent, Transmit};
+use crate::store::{LeaseStore, MemoryStore};
+use crate::time::Timestamp;
 use duet_wire::option::{IaNa, IaPd};
 use duet_wire::{ClientMessage, Duid, FrameDecoder, Message, MessageType, StreamMessage};
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
 const START: UnixTime = UnixTime(1_800_000_000);
-const META_RECORD: &str = "failover/pair-1";
-const META_LAST_OP: &str = "last-operating";
 
 fn endpoint_config(role: Role, mclt: u64) -> EndpointConfig {
     EndpointConfig {
@@ -55,10 +55,10 @@ fn subnet() -> Subnet {
     }
 }
 
-/// One server: DHCPv6 processing, its endpoint, its durable store.
-struct Node {
-    srv: Dhcpv6Server,
-    rels: Relationships,
+/// One server: a [`Node`] over a memory store, driven as the daemon drives
+/// it (commit, then send what the commit released).
+struct Server {
+    node: Node<()>,
     store: MemoryStore,
     role: Role,
     mclt: u64,
@@ -66,164 +66,146 @@ struct Node {
     skew: i64,
     up: bool,
     events: Vec<Event>,
+    /// The endpoint settings it booted with (tests change some).
+    cfg: EndpointConfig,
 }
 
-impl Node {
-    fn boot(
-        role: Role,
-        store: MemoryStore,
-        now: UnixTime,
-        mclt: u64,
-        skew: i64,
-        auto_pd: Option<u64>,
-    ) -> Node {
+/// Everything due at once: these tests are about the protocol, not the
+/// commit plan (the node's own tests and the simulator cover that).
+fn immediate() -> CommitPlan {
+    CommitPlan {
+        window: Duration::ZERO,
+        quiet_delay: Duration::ZERO,
+        lazy_delay: Duration::ZERO,
+        ..CommitPlan::default()
+    }
+}
+
+impl Server {
+    fn boot(cfg: EndpointConfig, store: MemoryStore, now: UnixTime, mclt: u64, skew: i64) -> Server {
         let mut store = store;
         let snap = store.load().unwrap();
-        let duid = match snap.meta.get("duid") {
-            Some(d) => Duid::new(d.clone()).unwrap(),
-            None => {
-                let d = vec![
-                    0,
-                    2,
-                    0,
-                    0,
-                    0,
-                    9,
-                    u8::from(role == Role::Primary),
-                    now.0 as u8,
-                    (now.0 >> 8) as u8,
-                ];
-                store
-                    .commit(&Batch {
-                        leases: vec![],
-                        meta: vec![("duid".into(), d.clone())],
-                    })
-                    .unwrap();
-                Duid::new(d).unwrap()
-            }
-        };
-        let mut srv = Dhcpv6Server::new(
-            duid,
-            vec![subnet()],
-            ServerOptions::default(),
-            7 + u64::from(role == Role::Primary),
-        );
-        assert!(srv.load(snap.leases).is_empty());
-        let record = snap
-            .meta
-            .get(META_RECORD)
-            .map(|b| serde_json::from_slice(b).unwrap());
-        let last_op = snap
-            .meta
-            .get(META_LAST_OP)
-            .map(|b| UnixTime(u64::from_le_bytes(b.as_slice().try_into().unwrap())));
-        let mut cfg = endpoint_config(role, mclt);
-        cfg.auto_partner_down = auto_pd.map(Duration::from_secs);
+        let role = cfg.role;
         let local = UnixTime(now.0.saturating_add_signed(skew));
-        let ep = FailoverEndpoint::new(cfg, record, last_op, local);
-        Node {
-            srv,
-            rels: Relationships(vec![ep]),
+        let seed = local.0 ^ u64::from(role == Role::Primary);
+        let ncfg = NodeConfig {
+            subnets: vec![subnet()],
+            options: ServerOptions::default(),
+            relationships: vec![cfg.clone()],
+            plan: immediate(),
+            seed,
+        };
+        let (node, report) = Node::boot(ncfg, snap, Timestamp::from_unix(local));
+        assert!(report.orphans.is_empty());
+        let mut s = Server {
+            node,
             store,
             role,
             mclt,
             skew,
             up: true,
             events: vec![],
-        }
+            cfg,
+        };
+        s.flush(now);
+        s
     }
 
-    fn ep(&mut self) -> &mut FailoverEndpoint {
-        &mut self.rels.0[0]
+    fn ep(&self) -> &FailoverEndpoint {
+        self.node.relationships().get(0).unwrap()
+    }
+
+    fn ep_mut(&mut self) -> &mut FailoverEndpoint {
+        self.node.endpoint_mut(0).0
+    }
+
+    fn db(&self) -> &LeaseDb {
+        self.node.db()
+    }
+
+    fn duid(&self) -> Duid<'static> {
+        self.node.duid().clone()
     }
 
     fn local(&self, now: UnixTime) -> UnixTime {
         UnixTime(now.0.saturating_add_signed(self.skew))
     }
 
-    /// Persist, then hand out what is to be sent (the driver's rule).
+    fn at(&self, now: UnixTime) -> Timestamp {
+        Timestamp::from_unix(self.local(now))
+    }
+
+    /// Commits what is due, then hands out what is to be sent (the
+    /// driver's rule): partner frames, and whether to close.
     fn flush(&mut self, now: UnixTime) -> (Vec<Vec<u8>>, bool) {
-        let local = self.local(now);
-        let (leases, record) = self.rels.0[0].poll_persist();
-        let mut batch = Batch {
-            leases,
-            meta: vec![(META_LAST_OP.into(), local.0.to_le_bytes().to_vec())],
-        };
-        if let Some(r) = record {
-            batch
-                .meta
-                .push((META_RECORD.into(), serde_json::to_vec(&r).unwrap()));
-        }
-        self.store.commit(&batch).unwrap();
+        let at = self.at(now);
         let mut out = vec![];
-        while let Some(m) = self.rels.0[0].poll_transmit() {
-            let mut frame = Vec::new();
-            StreamMessage::Failover(m).encode_frame(&mut frame).unwrap();
-            out.push(frame);
-        }
         let mut close = false;
-        while let Some(e) = self.rels.0[0].poll_event() {
-            close |= matches!(e, Event::Close(_));
-            self.events.push(e);
+        loop {
+            let mut any = false;
+            while let Some(c) = self.node.poll_commit(at) {
+                self.store.commit(&c.batch).unwrap();
+                self.node.commit_done(at, c.seq, Ok(())).unwrap();
+                any = true;
+            }
+            while let Some(t) = self.node.poll_transmit(at) {
+                any = true;
+                match t {
+                    Transmit::Partner { frame, .. } => out.push(frame),
+                    Transmit::Close { .. } => close = true,
+                    Transmit::Reply(_) => {}
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        while let Some(e) = self.node.poll_event() {
+            if let NodeEvent::Failover { event, .. } = e {
+                self.events.push(event);
+            }
         }
         (out, close)
     }
 
-    /// One DHCPv6 exchange through this server; returns the reply message.
+    /// One DHCPv6 exchange through this server; returns the reply message
+    /// (which leaves once its commit is made, in the next `flush`).
     fn dhcp(&mut self, now: UnixTime, msg: &ClientMessage<'_>) -> Option<ClientMessage<'static>> {
-        let local = self.local(now);
+        let at = self.at(now);
         let bytes = msg.to_vec().unwrap();
-        let out = self.srv.handle(
-            local,
-            Incoming {
-                payload: &bytes,
-                source: "fe80::1".parse().unwrap(),
-                interface: Some("eth0"),
-                multicast: true,
-            },
-            &self.rels,
-        );
-        match out {
-            Outcome::Reply(r) => {
-                // Durable before visible, then the lazy update.
-                self.store
-                    .commit(&Batch {
-                        leases: r.changes.clone(),
-                        meta: vec![(META_LAST_OP.into(), local.0.to_le_bytes().to_vec())],
-                    })
-                    .unwrap();
-                let (rels, srv) = (&mut self.rels, &mut self.srv);
-                rels.0[0].leases_changed(local, r.changes.iter(), srv.db_mut());
-                match Message::parse(&r.bytes).unwrap().into_owned() {
-                    Message::Client(c) => Some(c),
-                    Message::Relay(_) => None,
-                }
-            }
-            Outcome::Dropped(_) => None,
+        let reply = self
+            .node
+            .handle_datagram(
+                at,
+                Incoming {
+                    payload: &bytes,
+                    source: "fe80::1".parse().unwrap(),
+                    interface: Some("eth0"),
+                    multicast: true,
+                },
+                (),
+            )
+            .ok()?
+            .to_vec();
+        match Message::parse(&reply).unwrap().into_owned() {
+            Message::Client(c) => Some(c),
+            Message::Relay(_) => None,
         }
     }
 
-    fn lease_timers(&mut self, now: UnixTime) -> bool {
-        let local = self.local(now);
-        if self.srv.next_timeout().is_none_or(|t| t > local) {
+    /// Timers due: true if there were any.
+    fn timers(&mut self, now: UnixTime) -> bool {
+        let at = self.at(now);
+        if self.node.poll_timeout().is_none_or(|t| t > at) {
             return false;
         }
-        let changes = self.srv.handle_timeout(local, &self.rels, 10_000);
-        self.store
-            .commit(&Batch {
-                leases: changes.clone(),
-                meta: vec![],
-            })
-            .unwrap();
-        let (rels, srv) = (&mut self.rels, &mut self.srv);
-        rels.0[0].leases_changed(local, changes.iter(), srv.db_mut());
+        self.node.handle_timeout(at);
         true
     }
 
     /// The table, normalised for comparison across servers.
     fn table(&self) -> BTreeMap<LeaseKey, (LeaseState, Option<BindingKey>, UnixTime)> {
-        self.srv
-            .db()
+        self.db()
             .iter()
             .filter(|l| !(l.state.is_available() && l.binding.is_none() && l.key.kind == LeaseKind::Na))
             .map(|l| {
@@ -248,7 +230,9 @@ struct Held {
 
 struct Pair {
     now: UnixTime,
-    nodes: [Node; 2],
+    nodes: [Server; 2],
+    /// The current connection's number.
+    conn: u64,
     /// Frames in flight, by destination node.
     link: [VecDeque<Vec<u8>>; 2],
     decoders: [FrameDecoder; 2],
@@ -272,18 +256,26 @@ impl Pair {
     }
 
     fn with_skew(mclt: u64, secondary_skew: i64) -> Pair {
-        let p = Node::boot(Role::Primary, MemoryStore::new(), START, mclt, 0, None);
-        let s = Node::boot(
-            Role::Secondary,
-            MemoryStore::new(),
-            START,
+        Pair::with_configs(
+            endpoint_config(Role::Primary, mclt),
+            endpoint_config(Role::Secondary, mclt),
             mclt,
             secondary_skew,
-            None,
-        );
+        )
+    }
+
+    fn with_configs(
+        primary: EndpointConfig,
+        secondary: EndpointConfig,
+        mclt: u64,
+        secondary_skew: i64,
+    ) -> Pair {
+        let p = Server::boot(primary, MemoryStore::new(), START, mclt, 0);
+        let s = Server::boot(secondary, MemoryStore::new(), START, mclt, secondary_skew);
         Pair {
             now: START,
             nodes: [p, s],
+            conn: 0,
             link: [VecDeque::new(), VecDeque::new()],
             decoders: [FrameDecoder::new(), FrameDecoder::new()],
             connected: false,
@@ -322,9 +314,8 @@ impl Pair {
         self.decoders = [FrameDecoder::new(), FrameDecoder::new()];
         for i in 0..2 {
             if self.nodes[i].up {
-                let now = self.nodes[i].local(self.now);
-                let (rels, srv) = (&mut self.nodes[i].rels, &mut self.nodes[i].srv);
-                rels.0[0].handle_closed(now, srv.db_mut());
+                let at = self.nodes[i].at(self.now);
+                self.nodes[i].node.partner_closed(at, 0, self.conn);
                 self.flush(i);
             }
         }
@@ -339,9 +330,10 @@ impl Pair {
             return false;
         }
         self.connected = true;
+        self.conn += 1;
         for i in [SECONDARY, PRIMARY] {
-            let now = self.nodes[i].local(self.now);
-            self.nodes[i].ep().handle_connected(now);
+            let at = self.nodes[i].at(self.now);
+            self.nodes[i].node.partner_connected(at, 0, self.conn);
             self.flush(i);
         }
         true
@@ -365,25 +357,14 @@ impl Pair {
                 let StreamMessage::Failover(msg) = StreamMessage::parse(&payload).unwrap() else {
                     panic!()
                 };
-                let now = self.nodes[to].local(self.now);
-                let (rels, srv) = (&mut self.nodes[to].rels, &mut self.nodes[to].srv);
-                rels.0[0].handle_message(now, &msg, srv.db_mut());
+                let at = self.nodes[to].at(self.now);
+                self.nodes[to].node.partner_message(at, 0, self.conn, &msg);
                 self.flush(to);
                 return true;
             }
         }
         for i in 0..2 {
-            if !self.nodes[i].up {
-                continue;
-            }
-            let local = self.nodes[i].local(self.now);
-            if self.nodes[i].lease_timers(self.now) {
-                self.flush(i);
-                return true;
-            }
-            if self.nodes[i].ep().poll_timeout().is_some_and(|t| t <= local) {
-                let (rels, srv) = (&mut self.nodes[i].rels, &mut self.nodes[i].srv);
-                rels.0[0].handle_timeout(local, srv.db_mut());
+            if self.nodes[i].up && self.nodes[i].timers(self.now) {
                 self.flush(i);
                 return true;
             }
@@ -416,7 +397,15 @@ impl Pair {
     }
 
     fn state(&self, i: usize) -> ServerState {
-        self.nodes[i].rels.0[0].state()
+        self.nodes[i].ep().state()
+    }
+
+    /// The operator's partner-down at server `i`.
+    fn partner_down(&mut self, i: usize) -> Result<(), crate::node::NodeCommandError> {
+        let at = self.nodes[i].at(self.now);
+        let r = self.nodes[i].node.partner_down(at, "pair-1");
+        self.flush(i);
+        r
     }
 
     fn crash(&mut self, i: usize) {
@@ -428,7 +417,8 @@ impl Pair {
     fn restart(&mut self, i: usize, wipe: bool) {
         let n = &self.nodes[i];
         let store = if wipe { MemoryStore::new() } else { n.store.clone() };
-        self.nodes[i] = Node::boot(n.role, store, self.now, n.mclt, n.skew, None);
+        debug_assert_eq!(n.role, n.cfg.role);
+        self.nodes[i] = Server::boot(n.cfg.clone(), store, self.now, n.mclt, n.skew);
     }
 
     fn client_duid(client: u32) -> Duid<'static> {
@@ -492,7 +482,7 @@ impl Pair {
             .iter()
             .find(|h| h.client == client && h.key.kind == LeaseKind::Pd)?
             .clone();
-        let sid = self.nodes[i].srv.duid().clone();
+        let sid = self.nodes[i].duid();
         let now = self.now;
         let reply = self.nodes[i].dhcp(
             now,
@@ -593,7 +583,7 @@ impl Pair {
     /// Renew (with server `i`'s Server ID).
     fn renew(&mut self, i: usize, client: u32) -> Option<(LeaseKey, u32)> {
         let held = self.held.iter().find(|h| h.client == client)?.clone();
-        let sid = self.nodes[i].srv.duid().clone();
+        let sid = self.nodes[i].duid();
         let now = self.now;
         let reply = self.nodes[i].dhcp(
             now,
@@ -673,11 +663,11 @@ fn fresh_pair_first_start_reaches_normal() {
     p.advance(2);
     assert_eq!(p.state(PRIMARY), ServerState::Normal);
     assert_eq!(p.state(SECONDARY), ServerState::Normal);
-    assert!(p.nodes[0].rels.0[0].communications_ok());
+    assert!(p.nodes[0].ep().communications_ok());
     // Both learnt they have communicated (persisted).
-    assert!(p.nodes[1].rels.0[0].record().communicated);
+    assert!(p.nodes[1].ep().record().communicated);
     // The secondary got its share of delegable prefixes (§4.2.2).
-    let share = p.nodes[1].srv.db().pd_pools()[0].free_in_class(1);
+    let share = p.nodes[1].db().pd_pools()[0].free_in_class(1);
     assert_eq!(share, 128, "half of 256 /56s");
     p.assert_tables_equal();
 }
@@ -703,7 +693,6 @@ fn normal_operation_with_1000_leases_tables_equal() {
     p.assert_tables_equal();
     p.assert_no_duplicates();
     let active = p.nodes[1]
-        .srv
         .db()
         .iter()
         .filter(|l| l.state == LeaseState::Active)
@@ -718,7 +707,7 @@ fn mclt_rule_first_lease_mclt_then_desired_after_ack() {
     let (key, valid) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
     assert_eq!(valid, 60, "acked partner lifetime 0: MCLT");
     p.drive();
-    let l = p.nodes[0].srv.db().get(&key).unwrap().clone();
+    let l = p.nodes[0].db().get(&key).unwrap().clone();
     // partner lifetime = now + T1 + desired, T1 being half the (capped)
     // lifetime actually given: acknowledged by the BNDREPLY.
     assert_eq!(l.t1, 30);
@@ -783,12 +772,7 @@ fn primary_crash_secondary_serves_then_partner_down_and_primary_returns_empty() 
     let (k, _) = p.acquire(SECONDARY, 500, Pair::ia_na(None)).unwrap();
     assert_eq!(u128::from(k.prefix.addr()) & 1, 0);
     // Operator: the primary is down.
-    let now = p.now;
-    {
-        let n = &mut p.nodes[SECONDARY];
-        let (rels, srv) = (&mut n.rels, &mut n.srv);
-        rels.0[0].partner_down(now, srv.db_mut()).unwrap();
-    }
+    p.partner_down(SECONDARY).unwrap();
     p.flush(SECONDARY);
     assert_eq!(p.state(SECONDARY), ServerState::PartnerDown);
     // No MCLT cap in PARTNER-DOWN.
@@ -817,7 +801,7 @@ fn primary_crash_secondary_serves_then_partner_down_and_primary_returns_empty() 
     let live: Vec<Held> = p.held.iter().filter(|h| h.valid_until > p.now).cloned().collect();
     assert!(!live.is_empty());
     for h in live {
-        let l = p.nodes[PRIMARY].srv.db().get(&h.key).unwrap();
+        let l = p.nodes[PRIMARY].db().get(&h.key).unwrap();
         assert_eq!(l.state, LeaseState::Active, "{}", h.key);
         assert_eq!(
             l.binding.as_ref().map(|b| b.duid.clone()),
@@ -845,12 +829,7 @@ fn partition_both_serve_then_heal_resolves_potential_conflict() {
         p.acquire(SECONDARY, c + 300, Pair::ia_pd()).unwrap();
     }
     // Somebody wrongly declares the primary down at the secondary.
-    let now = p.now;
-    {
-        let n = &mut p.nodes[SECONDARY];
-        let (rels, srv) = (&mut n.rels, &mut n.srv);
-        rels.0[0].partner_down(now, srv.db_mut()).unwrap();
-    }
+    p.partner_down(SECONDARY).unwrap();
     p.flush(SECONDARY);
     for c in 0..10 {
         p.rebind(SECONDARY, c).unwrap();
@@ -881,7 +860,7 @@ fn partition_both_serve_then_heal_resolves_potential_conflict() {
 #[test]
 fn prefix_pool_rebalancing_after_the_secondary_runs_low() {
     let mut p = started(60);
-    let before = p.nodes[SECONDARY].srv.db().pd_pools()[0].free_in_class(1);
+    let before = p.nodes[SECONDARY].db().pd_pools()[0].free_in_class(1);
     p.partitioned = true;
     p.disconnect();
     p.advance(1);
@@ -889,12 +868,12 @@ fn prefix_pool_rebalancing_after_the_secondary_runs_low() {
         p.acquire(SECONDARY, c, Pair::ia_pd())
             .expect("secondary delegates from its FREE-BACKUP share");
     }
-    let low = p.nodes[SECONDARY].srv.db().pd_pools()[0].free_in_class(1);
+    let low = p.nodes[SECONDARY].db().pd_pools()[0].free_in_class(1);
     assert_eq!(low, before - 100);
     p.partitioned = false;
     p.advance(40);
     // NORMAL again; the secondary's POOLREQ made the primary top it up.
-    let after = p.nodes[SECONDARY].srv.db().pd_pools()[0].free_in_class(1);
+    let after = p.nodes[SECONDARY].db().pd_pools()[0].free_in_class(1);
     let free_total = 256 - 100;
     assert!(
         after + 10 >= free_total / 2,
@@ -923,13 +902,13 @@ fn small_clock_skew_within_five_seconds_is_tolerated() {
     let mut p = Pair::with_skew(60, 3);
     p.advance(3);
     assert_eq!(p.state(PRIMARY), ServerState::Normal);
-    assert_eq!(p.nodes[PRIMARY].rels.0[0].status().clock_skew, Some(3));
+    assert_eq!(p.nodes[PRIMARY].ep().status().clock_skew, Some(3));
 }
 
 #[test]
 fn configuration_fingerprint_mismatch_is_refused_with_configuration_conflict() {
     let mut p = Pair::new(60);
-    p.nodes[SECONDARY].rels.0[0].cfg.fingerprint = Some(b"other pools".to_vec());
+    p.nodes[SECONDARY].ep_mut().cfg.fingerprint = Some(b"other pools".to_vec());
     p.advance(3);
     assert!(p.nodes[PRIMARY]
         .events
@@ -940,7 +919,7 @@ fn configuration_fingerprint_mismatch_is_refused_with_configuration_conflict() {
 #[test]
 fn auto_partner_down_after_the_configured_time() {
     let mut p = started(60);
-    p.nodes[SECONDARY].rels.0[0].cfg.auto_partner_down = Some(Duration::from_secs(20));
+    p.nodes[SECONDARY].ep_mut().cfg.auto_partner_down = Some(Duration::from_secs(20));
     p.crash(PRIMARY);
     p.advance(12);
     assert_eq!(p.state(SECONDARY), ServerState::CommunicationsInterrupted);
@@ -956,11 +935,11 @@ fn binding_status_free_to_active_by_primary_and_released_then_free_after_ack() {
     let (key, _) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
     p.drive();
     assert_eq!(
-        p.nodes[SECONDARY].srv.db().get(&key).unwrap().state,
+        p.nodes[SECONDARY].db().get(&key).unwrap().state,
         LeaseState::Active,
         "event 1 replicated"
     );
-    let sid = p.nodes[PRIMARY].srv.duid().clone();
+    let sid = p.nodes[PRIMARY].duid();
     let now = p.now;
     let rel = Pair::msg(
         MessageType::Release,
@@ -970,21 +949,15 @@ fn binding_status_free_to_active_by_primary_and_released_then_free_after_ack() {
     );
     p.nodes[PRIMARY].dhcp(now, &rel).unwrap();
     assert_eq!(
-        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        p.nodes[PRIMARY].db().get(&key).unwrap().state,
         LeaseState::Released,
         "event 3"
     );
     p.flush(PRIMARY);
     p.drive();
     // Event 4 + 5: acknowledged → PENDING-FREE → FREE (odd: primary's).
-    assert_eq!(
-        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
-        LeaseState::Free
-    );
-    assert_eq!(
-        p.nodes[SECONDARY].srv.db().get(&key).unwrap().state,
-        LeaseState::Free
-    );
+    assert_eq!(p.nodes[PRIMARY].db().get(&key).unwrap().state, LeaseState::Free);
+    assert_eq!(p.nodes[SECONDARY].db().get(&key).unwrap().state, LeaseState::Free);
 }
 
 #[test]
@@ -993,10 +966,7 @@ fn binding_status_active_to_expired_then_free_after_ack() {
     let (key, valid) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
     p.advance(u64::from(valid) + 2);
     // Event 8 then 4/5.
-    assert_eq!(
-        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
-        LeaseState::Free
-    );
+    assert_eq!(p.nodes[PRIMARY].db().get(&key).unwrap().state, LeaseState::Free);
     p.settle();
     p.assert_tables_equal();
 }
@@ -1005,7 +975,7 @@ fn binding_status_active_to_expired_then_free_after_ack() {
 fn binding_status_active_to_abandoned_on_decline() {
     let mut p = started(60);
     let (key, _) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
-    let sid = p.nodes[PRIMARY].srv.duid().clone();
+    let sid = p.nodes[PRIMARY].duid();
     let now = p.now;
     let dec = Pair::msg(
         MessageType::Decline,
@@ -1017,12 +987,12 @@ fn binding_status_active_to_abandoned_on_decline() {
     p.flush(PRIMARY);
     p.drive();
     assert_eq!(
-        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        p.nodes[PRIMARY].db().get(&key).unwrap().state,
         LeaseState::Abandoned,
         "event 9"
     );
     assert_eq!(
-        p.nodes[SECONDARY].srv.db().get(&key).unwrap().state,
+        p.nodes[SECONDARY].db().get(&key).unwrap().state,
         LeaseState::Abandoned
     );
 }
@@ -1034,24 +1004,16 @@ fn binding_status_expired_becomes_free_after_mclt_in_partner_down() {
     p.drive();
     p.crash(SECONDARY);
     p.advance(12);
-    let now = p.now;
-    {
-        let n = &mut p.nodes[PRIMARY];
-        let (rels, srv) = (&mut n.rels, &mut n.srv);
-        rels.0[0].partner_down(now, srv.db_mut()).unwrap();
-    }
+    p.partner_down(PRIMARY).unwrap();
     p.flush(PRIMARY);
     p.advance(u64::from(valid));
     assert_eq!(
-        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        p.nodes[PRIMARY].db().get(&key).unwrap().state,
         LeaseState::Expired
     );
     // Event 4 in PARTNER-DOWN: MCLT after the latest of the lease's times.
     p.advance(4100);
-    assert_eq!(
-        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
-        LeaseState::Free
-    );
+    assert_eq!(p.nodes[PRIMARY].db().get(&key).unwrap().state, LeaseState::Free);
 }
 
 #[test]
@@ -1079,14 +1041,14 @@ fn binding_status_free_backup_to_active_by_secondary_and_even_address_returns_fr
     // Event 2: the secondary delegates from its FREE-BACKUP share.
     let (pk, _) = p.acquire(SECONDARY, 7, Pair::ia_pd()).unwrap();
     assert_eq!(
-        p.nodes[SECONDARY].srv.db().get(&pk).unwrap().state,
+        p.nodes[SECONDARY].db().get(&pk).unwrap().state,
         LeaseState::Active
     );
     // And allocates an even address; released, it returns FREE-BACKUP
     // after the partner's ack (events 3, 4, 6).
     let (ak, _) = p.acquire(SECONDARY, 8, Pair::ia_na(None)).unwrap();
     assert_eq!(u128::from(ak.prefix.addr()) & 1, 0);
-    let sid = p.nodes[SECONDARY].srv.duid().clone();
+    let sid = p.nodes[SECONDARY].duid();
     let now = p.now;
     let rel = Pair::msg(
         MessageType::Release,
@@ -1096,18 +1058,18 @@ fn binding_status_free_backup_to_active_by_secondary_and_even_address_returns_fr
     );
     p.nodes[SECONDARY].dhcp(now, &rel).unwrap();
     assert_eq!(
-        p.nodes[SECONDARY].srv.db().get(&ak).unwrap().state,
+        p.nodes[SECONDARY].db().get(&ak).unwrap().state,
         LeaseState::Released,
         "no ack while apart"
     );
     p.partitioned = false;
     p.advance(5);
     assert_eq!(
-        p.nodes[SECONDARY].srv.db().get(&ak).unwrap().state,
+        p.nodes[SECONDARY].db().get(&ak).unwrap().state,
         LeaseState::FreeBackup
     );
     assert_eq!(
-        p.nodes[PRIMARY].srv.db().get(&pk).unwrap().state,
+        p.nodes[PRIMARY].db().get(&pk).unwrap().state,
         LeaseState::Active,
         "the primary learnt the delegation"
     );
@@ -1119,7 +1081,7 @@ fn binding_status_free_backup_to_active_by_secondary_and_even_address_returns_fr
 fn binding_status_abandoned_becomes_reset_then_free_after_ack() {
     let mut p = started(300);
     let (key, _) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
-    let sid = p.nodes[PRIMARY].srv.duid().clone();
+    let sid = p.nodes[PRIMARY].duid();
     let now = p.now;
     let dec = Pair::msg(
         MessageType::Decline,
@@ -1131,14 +1093,8 @@ fn binding_status_abandoned_becomes_reset_then_free_after_ack() {
     p.flush(PRIMARY);
     // Event 10 after the probation, then event 4/5 on the partner's ack.
     p.advance(86_400 + 5);
-    assert_eq!(
-        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
-        LeaseState::Free
-    );
-    assert_eq!(
-        p.nodes[SECONDARY].srv.db().get(&key).unwrap().state,
-        LeaseState::Free
-    );
+    assert_eq!(p.nodes[PRIMARY].db().get(&key).unwrap().state, LeaseState::Free);
+    assert_eq!(p.nodes[SECONDARY].db().get(&key).unwrap().state, LeaseState::Free);
 }
 
 /// RFC 8156 §4.4.1's worked example, exactly: MCLT 1 h, desired lifetime
@@ -1148,9 +1104,9 @@ fn mclt_worked_example_of_section_4_4_1() {
     let hour = 3600u64;
     let day = 24 * hour;
     let ep = FailoverEndpoint::new(endpoint_config(Role::Primary, hour), None, None, START);
-    let mut rels = Relationships(vec![ep]);
+    let mut rels = Relationships::new(vec![ep]);
     // Make it NORMAL without a partner, as in the example.
-    rels.0[0].state = ServerState::Normal;
+    rels.get_mut(0).unwrap().state = ServerState::Normal;
     let desired = Duration::from_secs(3 * day);
     let t = START;
     // t: new lease, acked partner lifetime 0 → min(3d, 0 + 1h) = 1h.
@@ -1181,7 +1137,7 @@ fn mclt_worked_example_of_section_4_4_1() {
     assert_eq!(desired.min(cap.since(t3)), desired);
     assert_eq!(pl2.since(t3), Duration::from_secs(3 * day));
     // In PARTNER-DOWN the cap does not apply (§8.4.1).
-    rels.0[0].state = ServerState::PartnerDown;
+    rels.get_mut(0).unwrap().state = ServerState::PartnerDown;
     assert_eq!(rels.valid_until_cap(0, Some(&lease), t3), None);
 }
 
@@ -1217,12 +1173,11 @@ fn operator_partner_down_refused_in_recover() {
         ServerState::Recover,
         "no partner within the startup time: previous state"
     );
-    let now = p.now;
-    let n = &mut p.nodes[PRIMARY];
-    let (rels, srv) = (&mut n.rels, &mut n.srv);
     assert!(matches!(
-        rels.0[0].partner_down(now, srv.db_mut()),
-        Err(CommandError::NotAllowed { .. })
+        p.partner_down(PRIMARY),
+        Err(crate::node::NodeCommandError::Refused(
+            CommandError::NotAllowed { .. }
+        ))
     ));
 }
 
@@ -1274,7 +1229,7 @@ fn an_older_update_for_the_same_client_never_shortens_its_binding() {
     p.advance(5);
     p.settle();
     for i in [PRIMARY, SECONDARY] {
-        let l = p.nodes[i].srv.db().get(&key).unwrap();
+        let l = p.nodes[i].db().get(&key).unwrap();
         assert_eq!(l.state, LeaseState::Active);
         assert_eq!(l.valid_until, promised, "node {i}");
     }
@@ -1299,7 +1254,6 @@ fn an_interrupted_updreqall_download_is_asked_for_again_after_a_restart() {
     p.settle();
     let active = |p: &Pair| {
         p.nodes[PRIMARY]
-            .srv
             .db()
             .iter()
             .filter(|l| l.state == LeaseState::Active)
@@ -1340,7 +1294,7 @@ fn a_prefix_queued_for_taking_back_but_delegated_meanwhile_stays_delegated() {
     p.drive();
     // The next scan takes prefixes back beyond what may be in flight.
     let mut steps = 0;
-    while p.nodes[PRIMARY].rels.0[0].status().queued_bndupd == 0 {
+    while p.nodes[PRIMARY].ep().status().queued_bndupd == 0 {
         if !p.step() {
             p.now = p.now + Duration::from_secs(1);
         }
@@ -1351,12 +1305,7 @@ fn a_prefix_queued_for_taking_back_but_delegated_meanwhile_stays_delegated() {
     p.disconnect();
     p.crash(SECONDARY);
     p.partitioned = false;
-    let now = p.now;
-    {
-        let n = &mut p.nodes[PRIMARY];
-        let (rels, srv) = (&mut n.rels, &mut n.srv);
-        rels.0[0].partner_down(now, srv.db_mut()).unwrap();
-    }
+    p.partner_down(PRIMARY).unwrap();
     p.flush(PRIMARY);
     p.advance(61);
     // Own pool first, then the partner's: every prefix goes to a client.
@@ -1375,7 +1324,7 @@ fn a_prefix_queued_for_taking_back_but_delegated_meanwhile_stays_delegated() {
         .collect();
     assert!(held.len() >= 196);
     for h in held {
-        let l = p.nodes[PRIMARY].srv.db().get(&h.key).unwrap();
+        let l = p.nodes[PRIMARY].db().get(&h.key).unwrap();
         assert_eq!(l.state, LeaseState::Active, "{} of client {}", h.key, h.client);
     }
     p.settle();
@@ -1405,7 +1354,7 @@ fn a_lost_storage_is_remembered_until_the_full_download_even_before_it_starts() 
     assert_eq!(p.state(PRIMARY), ServerState::Recover, "by the startup timer");
     p.restart(SECONDARY, false);
     let mut idle = 0;
-    while !p.nodes[PRIMARY].rels.0[0].record().communicated {
+    while !p.nodes[PRIMARY].ep().record().communicated {
         if !p.step() {
             p.now = p.now + Duration::from_secs(1);
             idle += 1;
@@ -1423,7 +1372,6 @@ fn a_lost_storage_is_remembered_until_the_full_download_even_before_it_starts() 
     p.advance(70);
     assert_eq!(p.state(PRIMARY), ServerState::Normal);
     let active = p.nodes[PRIMARY]
-        .srv
         .db()
         .iter()
         .filter(|l| l.state == LeaseState::Active)
@@ -1444,19 +1392,16 @@ fn a_previous_clients_acknowledged_lifetime_does_not_lengthen_a_new_clients_leas
     p.advance(150);
     assert_eq!(p.renew_pd(PRIMARY, 1).unwrap().1, 3000);
     p.drive();
-    let l = p.nodes[PRIMARY].srv.db().get(&key).unwrap().clone();
+    let l = p.nodes[PRIMARY].db().get(&key).unwrap().clone();
     assert!(l.failover.acked_partner_lifetime > p.now + Duration::from_secs(3000));
     // Released and acknowledged: FREE again.
-    let sid = p.nodes[PRIMARY].srv.duid().clone();
+    let sid = p.nodes[PRIMARY].duid();
     let now = p.now;
     let rel = Pair::msg(MessageType::Release, 1, Some(&sid), Some(Pair::ia_pd_hint(key)));
     p.nodes[PRIMARY].dhcp(now, &rel).unwrap();
     p.flush(PRIMARY);
     p.drive();
-    assert_eq!(
-        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
-        LeaseState::Free
-    );
+    assert_eq!(p.nodes[PRIMARY].db().get(&key).unwrap().state, LeaseState::Free);
     // Another client asks for exactly that prefix.
     let (k2, v2) = p.acquire(PRIMARY, 2, Pair::ia_pd_hint(key)).unwrap();
     assert_eq!(k2, key);
@@ -1478,7 +1423,7 @@ fn a_renewal_lost_with_the_storage_is_held_until_its_mclt_bound() {
     p.advance(30);
     assert_eq!(p.renew(PRIMARY, 1).unwrap().1, 3000);
     p.drive();
-    let known_by_secondary = p.nodes[SECONDARY].srv.db().get(&key).unwrap().valid_until;
+    let known_by_secondary = p.nodes[SECONDARY].db().get(&key).unwrap().valid_until;
     p.partitioned = true;
     p.disconnect();
     p.advance(1000);
@@ -1493,7 +1438,7 @@ fn a_renewal_lost_with_the_storage_is_held_until_its_mclt_bound() {
     p.advance(wait);
     assert!(p.now < promised);
     for i in [PRIMARY, SECONDARY] {
-        let l = p.nodes[i].srv.db().get(&key).unwrap();
+        let l = p.nodes[i].db().get(&key).unwrap();
         assert_eq!(l.state, LeaseState::Active, "node {i}");
         assert!(
             l.valid_until >= promised,
@@ -1517,7 +1462,7 @@ fn an_acknowledgement_from_a_recovering_partner_frees_nothing() {
     p.advance(30);
     assert_eq!(p.renew(PRIMARY, 1).unwrap().1, 3000);
     p.drive();
-    let end = p.nodes[PRIMARY].srv.db().get(&key).unwrap().valid_until;
+    let end = p.nodes[PRIMARY].db().get(&key).unwrap().valid_until;
     p.partitioned = true;
     p.disconnect();
     p.advance(end.since(p.now).as_secs() - 40);
@@ -1528,7 +1473,7 @@ fn an_acknowledgement_from_a_recovering_partner_frees_nothing() {
     p.crash(SECONDARY);
     p.advance(end.since(p.now).as_secs() + 1);
     assert_eq!(
-        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        p.nodes[PRIMARY].db().get(&key).unwrap().state,
         LeaseState::Expired
     );
     p.partitioned = false;
@@ -1536,14 +1481,14 @@ fn an_acknowledgement_from_a_recovering_partner_frees_nothing() {
     p.advance(8);
     assert!(p.now < held_until);
     assert_eq!(
-        p.nodes[PRIMARY].srv.db().get(&key).unwrap().state,
+        p.nodes[PRIMARY].db().get(&key).unwrap().state,
         LeaseState::Expired,
         "not freed while the client may still hold it"
     );
     p.advance(70);
     assert_eq!(p.state(SECONDARY), ServerState::Normal);
     p.settle();
-    assert!(p.nodes[PRIMARY].srv.db().get(&key).unwrap().state.is_available());
+    assert!(p.nodes[PRIMARY].db().get(&key).unwrap().state.is_available());
 }
 
 /// duet-sim seeds 24845 and 42064: a server in PARTNER-DOWN whose partner
@@ -1556,7 +1501,7 @@ fn partner_down_while_the_partner_recovers_keeps_to_its_pool_and_the_mclt() {
     ep.state = ServerState::PartnerDown;
     ep.state_since = START;
     ep.partner_state = Some(ServerState::Normal);
-    let mut rels = Relationships(vec![ep]);
+    let mut rels = Relationships::new(vec![ep]);
     let later = START + Duration::from_secs(120);
     assert_eq!(rels.valid_until_cap(0, None, later), None, "partner down: no cap");
     assert_eq!(
@@ -1569,7 +1514,7 @@ fn partner_down_while_the_partner_recovers_keeps_to_its_pool_and_the_mclt() {
         ServerState::RecoverWait,
         ServerState::RecoverDone,
     ] {
-        rels.0[0].partner_state = Some(recovering);
+        rels.get_mut(0).unwrap().partner_state = Some(recovering);
         assert_eq!(
             rels.valid_until_cap(0, None, later),
             Some(later + Duration::from_secs(60)),
@@ -1723,7 +1668,7 @@ fn frames_of(
 fn a_bndupd_whose_answer_would_not_fit_is_answered_and_applies_nothing() {
     let mut p = started(60);
     let now = p.nodes[SECONDARY].local(p.now);
-    frames_of(p.nodes[SECONDARY].ep());
+    frames_of(p.nodes[SECONDARY].ep_mut());
     // Outside every pool, and inside the pool: both refused whole.
     for first in [
         0x2001_0db8_0009_0000_0000_0000_0000_1000u128,
@@ -1735,10 +1680,10 @@ fn a_bndupd_whose_answer_would_not_fit_is_answered_and_applies_nothing() {
             .encode_frame(&mut frame)
             .unwrap();
         assert!(frame.len() > 50_000, "{} bytes", frame.len());
-        let before = p.nodes[SECONDARY].srv.db().len();
-        let (rels, srv) = (&mut p.nodes[SECONDARY].rels, &mut p.nodes[SECONDARY].srv);
-        rels.0[0].handle_message(now, &msg, srv.db_mut());
-        let sent = frames_of(&mut rels.0[0]);
+        let before = p.nodes[SECONDARY].db().len();
+        let (ep, db) = p.nodes[SECONDARY].node.endpoint_mut(0);
+        ep.handle_message(now, &msg, db);
+        let sent = frames_of(ep);
         let replies: Vec<_> = sent
             .iter()
             .filter(|(m, _)| m.msg_type == FailoverMessageType::BndReply)
@@ -1751,7 +1696,7 @@ fn a_bndupd_whose_answer_would_not_fit_is_answered_and_applies_nothing() {
             bndupd::parse_bndreply(reply).is_empty()
                 || bndupd::parse_bndreply(reply).iter().all(|a| a.result.is_err())
         );
-        assert_eq!(p.nodes[SECONDARY].srv.db().len(), before, "nothing applied");
+        assert_eq!(p.nodes[SECONDARY].db().len(), before, "nothing applied");
     }
     // At the cap, every verdict is echoed and the reply fits.
     let msg = big_bndupd(
@@ -1760,9 +1705,9 @@ fn a_bndupd_whose_answer_would_not_fit_is_answered_and_applies_nothing() {
         false,
         now,
     );
-    let (rels, srv) = (&mut p.nodes[SECONDARY].rels, &mut p.nodes[SECONDARY].srv);
-    rels.0[0].handle_message(now, &msg, srv.db_mut());
-    let sent = frames_of(&mut rels.0[0]);
+    let (ep, db) = p.nodes[SECONDARY].node.endpoint_mut(0);
+    ep.handle_message(now, &msg, db);
+    let sent = frames_of(ep);
     let (reply, encoded) = sent
         .iter()
         .find(|(m, _)| m.msg_type == FailoverMessageType::BndReply)
@@ -1781,9 +1726,9 @@ fn a_bndupd_whose_answer_would_not_fit_is_answered_and_applies_nothing() {
 fn the_partners_max_unacked_bndupd_is_capped_and_reset_per_connection() {
     let mut p = started(60);
     let now = p.nodes[PRIMARY].local(p.now);
-    frames_of(p.nodes[PRIMARY].ep());
+    frames_of(p.nodes[PRIMARY].ep_mut());
     p.nodes[PRIMARY]
-        .ep()
+        .ep_mut()
         .adopt_partner_params(&[DhcpOption::MaxUnackedBndupd(u32::MAX)]);
     assert_eq!(p.nodes[PRIMARY].ep().partner_max_unacked, MAX_UNACKED_BNDUPD_CAP);
     // 3,000 updates queued: no more than the cap in flight.
@@ -1807,24 +1752,24 @@ fn the_partners_max_unacked_bndupd_is_capped_and_reset_per_connection() {
             l
         })
         .collect();
-    let (rels, srv) = (&mut p.nodes[PRIMARY].rels, &mut p.nodes[PRIMARY].srv);
+    let (ep, db) = p.nodes[PRIMARY].node.endpoint_mut(0);
     for l in &leases {
-        srv.db_mut().upsert(l.clone()).unwrap();
+        db.upsert(l.clone()).unwrap();
     }
-    rels.0[0].leases_changed(now, leases.iter(), srv.db_mut());
-    let sent = frames_of(&mut rels.0[0]);
+    ep.leases_changed(now, leases.iter(), db);
+    let sent = frames_of(ep);
     let bndupds = sent
         .iter()
         .filter(|(m, _)| m.msg_type == FailoverMessageType::BndUpd)
         .count();
     assert_eq!(bndupds, MAX_UNACKED_BNDUPD_CAP as usize);
     // A new connection starts from one until its CONNECT says otherwise.
-    rels.0[0].handle_closed(now, srv.db_mut());
-    rels.0[0].handle_connected(now);
-    assert_eq!(rels.0[0].partner_max_unacked, 1);
+    ep.handle_closed(now, db);
+    ep.handle_connected(now);
+    assert_eq!(ep.partner_max_unacked, 1);
     // Transaction ids are found among those in use without looping.
-    let before = rels.0[0].next_xid;
-    let x = rels.0[0].xid();
-    assert!(!rels.0[0].in_flight.contains_key(&x));
-    assert!(rels.0[0].next_xid.wrapping_sub(before) <= MAX_UNACKED_BNDUPD_CAP + 3);
+    let before = ep.next_xid;
+    let x = ep.xid();
+    assert!(!ep.in_flight.contains_key(&x));
+    assert!(ep.next_xid.wrapping_sub(before) <= MAX_UNACKED_BNDUPD_CAP + 3);
 }

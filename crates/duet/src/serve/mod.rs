@@ -1,27 +1,29 @@
-//! `duet serve`: the daemon. The only place with sockets, threads, files
-//! and clocks; every decision is made by `duet_core`.
+//! `duet serve`: the daemon. Sockets, TLS, the store's fdatasync, timers,
+//! signals and the control API — IO only. Every decision is the
+//! [`Node`]'s (`duet_core::node`): this module hands it what arrives and
+//! does what it says, in its order (docs/ARCHITECTURE.md, "sans-IO";
+//! `.ci/check-sans-io` keeps it so).
 //!
 //! ```text
 //! UDP sockets ──(bounded queue: their receive buffers, server.queue-size;
 //!               the kernel drops and counts what overflows: socket-drops)
-//!   ──▶ processing task, which reads up to batch-max datagrams per round
-//!        itself (no receive task, no hand-off): decode, process, update
-//!        the in-memory lease db
-//!          ├─ replies that change nothing (Advertise, …): sent at once
-//!          └─ replies with changes ──▶ store writer
-//!                 group commit (one fsync for everything processed since
-//!                 the last one) ──▶ then send the replies; a small commit
-//!                 runs on this thread, a large one on a blocking thread
-//!                 while this one goes on (its report: a channel)
-//!   every datagram to a client leaves through the pacer (`pace`): at once
-//!   while its token bucket has tokens, else queued and released by this
-//!   loop at server.send-rate (the burst after a slow fsync)
+//!   ──▶ processing task: up to batch-max datagrams per round
+//!        ──▶ Node::handle_datagram
+//! partner links (partner.rs: TCP, TLS) ──(bounded channel)──▶ Node::partner_*
 //! control socket (HTTP/JSON) ◀──query channel──▶ processing task
+//! timer (Node::poll_timeout) ──▶ Node::handle_timeout
+//!
+//! after each round:
+//!   Node::poll_commit ──▶ store writer (fdatasync here, or on a blocking
+//!                         thread for a large commit) ──▶ Node::commit_done
+//!   Node::poll_transmit ──▶ replies (paced: pace.rs) and partner frames
+//!   Node::poll_event ──▶ log, kernel filter (filter.rs)
 //! ```
 
 pub mod control;
 pub mod deadline;
 pub mod filter;
+pub mod outbound;
 pub mod pace;
 pub mod partner;
 pub mod stats;
@@ -33,13 +35,14 @@ use anyhow::{bail, Context};
 use control::Query;
 use deadline::Deadline;
 use duet_core::config::Config;
-use duet_core::dhcp::{Dhcpv6Server, Incoming, Outcome, ServerOptions, Subnet};
-use duet_core::failover::{EndpointConfig, EndpointRecord, Event, FailoverEndpoint, Relationships};
+use duet_core::dhcp::Incoming;
+use duet_core::failover::Event;
 use duet_core::lease::{Lease, LeaseKind};
-use duet_core::store::{Batch, LeaseStore};
-use duet_core::time::UnixTime;
-use duet_wire::{DomainName, Duid};
-use partner::{Outbox, Outgoing, PartnerEvent};
+use duet_core::node::{Node, NodeConfig, NodeEvent, Transmit};
+use duet_core::store::{LeaseStore, StoreError};
+use duet_core::time::Timestamp;
+use outbound::{Outbound, Route};
+use partner::{Outbox, PartnerEvent};
 use stats::Stats;
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -48,79 +51,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use writer::{Job, OutReply, Outbound, META_LAST_OPERATING};
+use writer::{Started, Writer};
 
-/// Metadata key of the server DUID in the store.
-pub const META_SERVER_DUID: &str = "server-duid";
-
-/// Metadata key of a failover endpoint's persisted record.
-pub fn meta_endpoint(name: &str) -> String {
-    format!("failover/{name}")
-}
-
-/// How long STARTUP waits to hear from the partner (RFC 8156 §8.3.2 step
-/// 3), beyond the relationship's keepalive: by then a partner still holding
-/// our previous connection has noticed it is gone (the setting duet-sim
-/// validates).
-pub const STARTUP_MARGIN: Duration = Duration::from_secs(5);
-
-/// The wall clock as the core wants it. The only clock read of the daemon's
-/// packet path: once per datagram.
-pub fn now() -> UnixTime {
-    UnixTime(
+/// The wall clock as the node wants it. Read once per datagram and per
+/// round of the loop.
+pub fn now() -> Timestamp {
+    Timestamp(
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
             .unwrap_or(0),
     )
 }
 
-/// One received datagram.
-struct Packet<'a> {
-    socket: usize,
-    data: &'a [u8],
-    recv: udp::Received,
-}
+/// The node timer never sleeps longer than this: a deadline of the wall
+/// clock becomes one of the monotonic clock only for so long, so a wall
+/// clock that is set (NTP stepping it) shifts no timer by more.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
 
-/// Builds the processing subnets from the configuration.
-pub fn subnets(cfg: &Config) -> anyhow::Result<Vec<Subnet>> {
-    cfg.subnets
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let domain_search = s
-                .domain_search
-                .iter()
-                .map(|d| {
-                    DomainName::from_text(d, true)
-                        .map_err(|e| anyhow::anyhow!("subnet[{i}].domain-search: {d}: {e}"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            Ok(Subnet {
-                prefix: s.prefix,
-                interface: s.interface.clone(),
-                ranges: s.pools.iter().map(|r| (r.start, r.end)).collect(),
-                pd_pools: s
-                    .pd_pools
-                    .iter()
-                    .map(|p| (p.prefix, p.delegated_length))
-                    .collect(),
-                preferred_lifetime: s.preferred_lifetime,
-                valid_lifetime: s.valid_lifetime,
-                renew_time: s.renew_time,
-                rebind_time: s.rebind_time,
-                dns_servers: s.dns_servers.clone(),
-                domain_search,
-                preference: s.preference,
-                rapid_commit: s.rapid_commit,
-                relationship: s
-                    .failover
-                    .as_ref()
-                    .and_then(|name| cfg.failover.iter().position(|r| &r.name == name)),
-            })
-        })
-        .collect()
-}
+/// Partner events waiting for the processing task, at most: a reader that
+/// finds the channel full waits, and TCP holds the partner back.
+pub const PARTNER_EVENTS: usize = 4096;
 
 /// Opens the lease store in the data directory.
 pub fn open_store(cfg: &Config) -> anyhow::Result<Box<dyn LeaseStore>> {
@@ -133,33 +84,9 @@ fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     // Falls back to the clock only if the OS has no randomness at all.
     if getrandom::fill(&mut b).is_err() {
-        return now().secs() ^ u64::from(std::process::id());
+        return now().micros() ^ u64::from(std::process::id());
     }
     u64::from_le_bytes(b)
-}
-
-/// The server DUID from the store, or a new DUID-UUID (RFC 8415 §11.5,
-/// RFC 6355) made durable before first use.
-fn server_duid(
-    store: &mut dyn LeaseStore,
-    meta: &std::collections::BTreeMap<String, Vec<u8>>,
-) -> anyhow::Result<Duid<'static>> {
-    if let Some(b) = meta.get(META_SERVER_DUID) {
-        return Duid::new(b.clone()).map_err(|e| anyhow::anyhow!("stored server DUID is invalid: {e}"));
-    }
-    let mut uuid = [0u8; 16];
-    getrandom::fill(&mut uuid).map_err(|e| anyhow::anyhow!("no randomness for the server DUID: {e}"))?;
-    uuid[6] = (uuid[6] & 0x0f) | 0x40; // version 4
-    uuid[8] = (uuid[8] & 0x3f) | 0x80; // RFC 4122 variant
-    let mut bytes = vec![0, 4];
-    bytes.extend_from_slice(&uuid);
-    store.commit(&Batch {
-        leases: vec![],
-        meta: vec![(META_SERVER_DUID.to_string(), bytes.clone())],
-    })?;
-    let duid = Duid::new(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(duid = %duid, "generated the server DUID");
-    Ok(duid)
 }
 
 /// Lease records as the control API shows them.
@@ -180,31 +107,10 @@ pub fn lease_json(l: &Lease, relationship: Option<String>) -> LeaseJson {
     }
 }
 
-/// The canonical description of a relationship's subnets and pools, one
-/// item per line: the configuration fingerprint both partners compare at
-/// CONNECT (docs/failover.md, "config drift").
-pub fn fingerprint(cfg: &Config, name: &str) -> Vec<u8> {
-    let mut lines = Vec::new();
-    for s in cfg.subnets.iter().filter(|s| s.failover.as_deref() == Some(name)) {
-        lines.push(format!("subnet {}", s.prefix));
-        for p in &s.pools {
-            lines.push(format!("subnet {} pool {}", s.prefix, p));
-        }
-        for p in &s.pd_pools {
-            lines.push(format!(
-                "subnet {} pd-pool {}/{}",
-                s.prefix, p.prefix, p.delegated_length
-            ));
-        }
-    }
-    lines.sort();
-    lines.join("\n").into_bytes()
-}
-
 /// Runs the server until SIGTERM / SIGINT.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
     // One thread for everything async (receive, processing, partner link,
-    // control, and the store writer's small commits): the core is
+    // control, and the store writer's small commits): the node is
     // single-threaded by design, and reading the sockets and committing on
     // the processing thread saves thread wake-ups per datagram. Large
     // commits use the runtime's blocking pool (see `writer::Writer`).
@@ -214,20 +120,17 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     rt.block_on(serve(cfg))
 }
 
-/// Everything the processing task owns.
-struct Core {
+/// The processing task's state: the node and the IO around it.
+struct Daemon {
     cfg: Config,
-    srv: Dhcpv6Server,
-    rels: Relationships,
-    /// Current partner connection per relationship.
-    conns: Vec<Option<u64>>,
-    duid: Duid<'static>,
+    node: Node<Route>,
+    writer: Writer,
+    out: Outbound,
+    outbox: Outbox,
     started: Instant,
     stats: Arc<Stats>,
     ifnames: HashMap<u32, String>,
     sockets: Vec<Arc<UdpSocket>>,
-    /// Where datagrams to clients and relays leave (paced).
-    out: Outbound,
     /// Whether a failover state changed since the kernel filter was last
     /// brought up to date.
     filter_stale: bool,
@@ -235,152 +138,131 @@ struct Core {
     filtered: filter::Quiet,
 }
 
-impl Core {
-    /// Moves what the failover endpoints produced into `job`: records to
-    /// persist first, then messages (the writer sends them after the commit).
-    fn drain_engines(&mut self, job: &mut Job) {
-        for (i, ep) in self.rels.0.iter_mut().enumerate() {
-            let (leases, record) = ep.poll_persist();
-            job.changes.extend(leases);
-            if let Some(r) = record {
-                match serde_json::to_vec(&r) {
-                    Ok(b) => job.meta.push((meta_endpoint(ep.name()), b)),
-                    Err(e) => tracing::error!(error = %e, "cannot encode the failover record"),
-                }
-            }
-            // Messages go to the connection they were made for; a later one
-            // never receives them (see `writer::send_partner`).
-            let conn = self.conns.get(i).copied().flatten();
-            while let Some(m) = ep.poll_transmit() {
-                let mut frame = Vec::new();
-                match duet_wire::StreamMessage::Failover(m).encode_frame(&mut frame) {
-                    Ok(()) => job.partner.push((i, conn, Outgoing::Frame(frame))),
-                    Err(e) => tracing::error!(error = %e, "cannot encode a failover message"),
-                }
-            }
-            while let Some(e) = ep.poll_event() {
-                match e {
-                    Event::StateChanged { from, to } => {
-                        tracing::info!(relationship = %ep.name(), %from, %to, "failover state changed");
-                        self.filter_stale = true;
-                    }
-                    Event::CommunicationsOk => tracing::info!(relationship = %ep.name(), "communications OK"),
-                    Event::CommunicationsLost => {
-                        tracing::warn!(relationship = %ep.name(), "communications lost")
-                    }
-                    Event::Close(reason) => {
-                        tracing::warn!(relationship = %ep.name(), %reason, "closing the partner connection");
-                        job.partner.push((i, conn, Outgoing::Close));
-                    }
-                    Event::ConnectRefused(reason) => {
-                        tracing::warn!(relationship = %ep.name(), %reason, "partner refused our CONNECT")
-                    }
-                    Event::Notice(text) => tracing::info!(relationship = %ep.name(), "{text}"),
-                }
-            }
-        }
-    }
+fn store_failed(e: StoreError) -> anyhow::Error {
+    anyhow::Error::new(e).context("the lease store failed: not answering clients without stable storage")
+}
 
-    /// Lease records just changed by DHCPv6 processing or the lease timers:
-    /// their lazy updates are queued now and leave with the commit.
-    fn leases_changed(&mut self, now: UnixTime, changes: &[Lease]) {
-        if changes.is_empty() {
-            return;
-        }
-        let (rels, srv) = (&mut self.rels, &mut self.srv);
-        for ep in rels.0.iter_mut() {
-            ep.leases_changed(now, changes.iter(), srv.db_mut());
-        }
-    }
-
-    fn handle_packet(&mut self, pkt: Packet<'_>, job: &mut Job) {
-        let multicast = pkt.recv.dst.is_some_and(|d| d.is_multicast());
+impl Daemon {
+    fn datagram(&mut self, socket: usize, data: &[u8], recv: udp::Received) {
         let incoming = Incoming {
-            payload: pkt.data,
-            source: *pkt.recv.source.ip(),
-            interface: self.ifnames.get(&pkt.recv.ifindex).map(String::as_str),
-            multicast,
+            payload: data,
+            source: *recv.source.ip(),
+            interface: self.ifnames.get(&recv.ifindex).map(String::as_str),
+            multicast: recv.dst.is_some_and(|d| d.is_multicast()),
         };
-        let now = now();
-        match self.srv.handle(now, incoming, &self.rels) {
-            Outcome::Dropped(d) => {
-                self.stats.count_drop(d.name());
-                tracing::debug!(from = %pkt.recv.source, reason = %d, "dropped");
-            }
-            Outcome::Reply(r) => {
-                let src = pkt.recv.dst.filter(|d| !d.is_multicast());
-                // A Relay-reply goes to the relay's source port: 547 for every
-                // standard relay (RFC 8415 §18.3.10), and whatever port a relay
-                // using RFC 8357's source-port behaviour (or `duet demo`) sent from.
-                let port = if r.port == duet_core::dhcp::SERVER_PORT {
-                    pkt.recv.source.port()
-                } else {
-                    r.port
-                };
-                let out = OutReply {
-                    socket: pkt.socket,
-                    bytes: r.bytes,
-                    to: r.to,
-                    port,
-                    ifindex: pkt.recv.ifindex,
-                    src,
-                };
-                if r.changes.is_empty() {
-                    // Nothing to make durable: answer at once.
-                    self.out.send(Instant::now(), [out]);
-                } else {
-                    self.leases_changed(now, &r.changes);
-                    job.changes.extend(r.changes);
-                    job.replies.push(out);
-                }
-            }
+        let route = Route {
+            socket,
+            ifindex: recv.ifindex,
+            src: recv.dst.filter(|d| !d.is_multicast()),
+            source_port: recv.source.port(),
+        };
+        if let Err(d) = self.node.handle_datagram(now(), incoming, route) {
+            self.stats.count_drop(d.name());
+            tracing::debug!(from = %recv.source, reason = %d, "dropped");
         }
     }
 
-    /// Handles one partner event; `true` when it was a BNDREPLY, whose only
-    /// effects are acknowledgement bookkeeping and further queued updates
-    /// (see [`Job::lazy`]).
-    fn handle_partner(&mut self, ev: PartnerEvent) -> bool {
-        let ack_only = matches!(&ev, PartnerEvent::Message { msg, .. } if msg.msg_type == duet_wire::FailoverMessageType::BndReply);
-        self.handle_partner_event(ev);
-        ack_only
-    }
-
-    fn handle_partner_event(&mut self, ev: PartnerEvent) {
+    fn partner(&mut self, ev: PartnerEvent) {
         let now = now();
-        let (rels, srv) = (&mut self.rels, &mut self.srv);
         match ev {
             PartnerEvent::Connected { rel, conn } => {
-                let Some(ep) = rels.0.get_mut(rel) else { return };
-                if let Some(slot) = self.conns.get_mut(rel) {
-                    if slot.is_some() {
-                        ep.handle_closed(now, srv.db_mut());
-                    }
-                    *slot = Some(conn);
-                }
-                tracing::debug!(relationship = %ep.name(), "partner connection established; CONNECT exchange follows");
-                ep.handle_connected(now);
+                tracing::debug!(relationship = %self.rel_name(rel), "partner connection established; CONNECT exchange follows");
+                self.node.partner_connected(now, rel, conn);
             }
-            PartnerEvent::Message { rel, conn, msg } => {
-                if self.conns.get(rel).copied().flatten() == Some(conn) {
-                    if let Some(ep) = rels.0.get_mut(rel) {
-                        ep.handle_message(now, &msg, srv.db_mut());
-                    }
-                }
-            }
+            PartnerEvent::Message { rel, conn, msg } => self.node.partner_message(now, rel, conn, &msg),
             PartnerEvent::Closed { rel, conn, reason } => {
-                if self.conns.get(rel).copied().flatten() == Some(conn) {
-                    if let Some(slot) = self.conns.get_mut(rel) {
-                        *slot = None;
-                    }
-                    if let Some(ep) = rels.0.get_mut(rel) {
-                        if ep.communications_ok() {
-                            tracing::info!(relationship = %ep.name(), %reason, "partner link down");
-                        } else {
-                            tracing::debug!(relationship = %ep.name(), %reason, "partner connection ended before communications were OK");
+                let ok = self
+                    .node
+                    .relationships()
+                    .get(rel)
+                    .is_some_and(|ep| ep.communications_ok());
+                if ok {
+                    tracing::info!(relationship = %self.rel_name(rel), %reason, "partner link down");
+                } else {
+                    tracing::debug!(relationship = %self.rel_name(rel), %reason, "partner connection ended before communications were OK");
+                }
+                self.node.partner_closed(now, rel, conn);
+            }
+        }
+    }
+
+    fn rel_name(&self, rel: usize) -> String {
+        self.cfg
+            .failover
+            .get(rel)
+            .map_or_else(|| format!("#{rel}"), |r| r.name.clone())
+    }
+
+    /// Does what the node asks: commits (one at a time), then sends, then
+    /// logs. A failed commit stops the server.
+    fn drive(&mut self) -> Result<(), StoreError> {
+        let now = now();
+        while !self.writer.busy() {
+            let Some(c) = self.node.poll_commit(now) else {
+                break;
+            };
+            match self.writer.start(c) {
+                Started::Running => break,
+                Started::Done(seq, result) => self.node.commit_done(now, seq, result)?,
+            }
+        }
+        self.transmit(now);
+        self.events();
+        if self.filter_stale {
+            self.update_filter();
+        }
+        Ok(())
+    }
+
+    fn transmit(&mut self, now: Timestamp) {
+        let mono = Instant::now();
+        while let Some(t) = self.node.poll_transmit(now) {
+            match t {
+                Transmit::Reply(r) => self.out.send(mono, r),
+                Transmit::Partner { rel, conn, frame } => {
+                    partner::send(&self.outbox, rel, conn, partner::Outgoing::Frame(frame))
+                }
+                Transmit::Close { rel, conn } => {
+                    partner::send(&self.outbox, rel, conn, partner::Outgoing::Close)
+                }
+            }
+        }
+        self.out.release(mono);
+    }
+
+    fn events(&mut self) {
+        while let Some(e) = self.node.poll_event() {
+            match e {
+                NodeEvent::Failover { rel, event } => {
+                    let name = self.rel_name(rel);
+                    match event {
+                        Event::StateChanged { from, to } => {
+                            tracing::info!(relationship = %name, %from, %to, "failover state changed");
+                            self.filter_stale = true;
                         }
-                        ep.handle_closed(now, srv.db_mut());
+                        Event::CommunicationsOk => tracing::info!(relationship = %name, "communications OK"),
+                        Event::CommunicationsLost => {
+                            tracing::warn!(relationship = %name, "communications lost")
+                        }
+                        Event::Close(reason) => {
+                            tracing::warn!(relationship = %name, %reason, "closing the partner connection")
+                        }
+                        Event::ConnectRefused(reason) => {
+                            tracing::warn!(relationship = %name, %reason, "partner refused our CONNECT")
+                        }
+                        Event::Notice(text) => tracing::info!(relationship = %name, "{text}"),
                     }
+                }
+                NodeEvent::LeaseTimers(n) => tracing::debug!(count = n, "leases changed state on timer"),
+                NodeEvent::CommitFailed { replies, partner } => {
+                    self.stats
+                        .replies_dropped
+                        .fetch_add(replies as u64, Ordering::Relaxed);
+                    tracing::error!(
+                        replies,
+                        partner,
+                        "store commit failed; dropping what waited for it and stopping"
+                    );
                 }
             }
         }
@@ -394,7 +276,7 @@ impl Core {
         if !self.cfg.server.kernel_filter {
             return;
         }
-        let links = self.srv.quiet_links(&self.rels);
+        let links = self.node.quiet_links();
         let mut ifindexes: Vec<u32> = links
             .interfaces
             .iter()
@@ -408,7 +290,7 @@ impl Core {
         if quiet == self.filtered {
             return;
         }
-        let prog = match filter::program(&quiet, self.duid.as_bytes()) {
+        let prog = match filter::program(&quiet, self.node.duid().as_bytes()) {
             Ok(p) => Some(p),
             Err(filter::FilterError::Nothing) => None,
             Err(e) => {
@@ -441,46 +323,18 @@ impl Core {
         }
     }
 
-    fn next_timer(&self) -> Option<UnixTime> {
-        self.rels
-            .0
-            .iter()
-            .filter_map(FailoverEndpoint::poll_timeout)
-            .chain(self.srv.next_timeout())
-            .min()
-    }
-
-    fn timers(&mut self, job: &mut Job) {
-        let now = now();
-        let (rels, srv) = (&mut self.rels, &mut self.srv);
-        for ep in rels.0.iter_mut() {
-            if ep.poll_timeout().is_some_and(|t| t <= now) {
-                ep.handle_timeout(now, srv.db_mut());
-            }
-        }
-        if self.srv.next_timeout().is_some_and(|t| t <= now) {
-            let changes = self.srv.handle_timeout(now, &self.rels, 4096);
-            if !changes.is_empty() {
-                tracing::debug!(count = changes.len(), "leases changed state on timer");
-                self.leases_changed(now, &changes);
-                job.changes.extend(changes);
-            }
-        }
-    }
-
-    fn answer(&mut self, q: Query, job: &mut Job) {
+    fn answer(&mut self, q: Query) {
         match q {
             Query::Leases(tx) => {
-                let out = self
-                    .srv
+                let node = &self.node;
+                let out = node
                     .db()
                     .iter()
                     .map(|l| {
-                        let rel = self
-                            .srv
+                        let rel = node
                             .relationship_of(&l.key)
-                            .and_then(|i| self.cfg.failover.get(i))
-                            .map(|r| r.name.clone());
+                            .and_then(|i| node.relationships().get(i))
+                            .map(|ep| ep.name().to_string());
                         lease_json(l, rel)
                     })
                     .collect();
@@ -488,8 +342,8 @@ impl Core {
             }
             Query::Status(tx) => {
                 let relationships = self
-                    .rels
-                    .0
+                    .node
+                    .relationships()
                     .iter()
                     .map(|ep| {
                         let s = ep.status();
@@ -509,7 +363,7 @@ impl Core {
                 let _ = tx.send(StatusJson {
                     server: ServerJson {
                         name: self.cfg.server.name.clone(),
-                        duid: self.duid.to_hex(),
+                        duid: self.node.duid().to_hex(),
                         version: env!("CARGO_PKG_VERSION").to_string(),
                         uptime: self.started.elapsed().as_secs(),
                     },
@@ -518,66 +372,14 @@ impl Core {
                 });
             }
             Query::PartnerDown(name, tx) => {
-                let now = now();
-                let (rels, srv) = (&mut self.rels, &mut self.srv);
-                let r = match rels.0.iter_mut().find(|ep| ep.name() == name) {
-                    None => Err(format!("no failover relationship named {name:?}")),
-                    Some(ep) => ep.partner_down(now, srv.db_mut()).map_err(|e| e.to_string()),
-                };
+                let r = self.node.partner_down(now(), &name).map_err(|e| e.to_string());
                 if r.is_ok() {
                     tracing::warn!(relationship = %name, "operator declared the partner down");
                 }
-                self.drain_engines(job);
                 let _ = tx.send(r);
             }
         }
     }
-}
-
-fn endpoints(
-    cfg: &Config,
-    srv: &Dhcpv6Server,
-    meta: &std::collections::BTreeMap<String, Vec<u8>>,
-    now: UnixTime,
-) -> Relationships {
-    let last_operating = meta
-        .get(META_LAST_OPERATING)
-        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-        .map(|b| UnixTime(u64::from_le_bytes(b)));
-    Relationships(
-        cfg.failover
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let (ranges, pd_pools) = srv.pools_of_relationship(i);
-                let record: Option<EndpointRecord> = meta
-                    .get(&meta_endpoint(&r.name))
-                    .and_then(|b| match serde_json::from_slice(b) {
-                        Ok(rec) => Some(rec),
-                        Err(e) => {
-                            tracing::error!(relationship = %r.name, error = %e, "stored failover state unreadable; starting as if none");
-                            None
-                        }
-                    });
-                let ecfg = EndpointConfig {
-                    name: r.name.clone(),
-                    role: r.role,
-                    mclt: r.mclt,
-                    max_unacked_bndupd: r.max_unacked_bndupd,
-                    keepalive: r.keepalive,
-                    auto_partner_down: r.auto_partner_down,
-                    prefix_split: r.prefix_split,
-                    startup_time: r.keepalive + STARTUP_MARGIN,
-                    scan_interval: Duration::from_secs(30),
-                    ranges,
-                    pd_pools,
-                    fingerprint: Some(fingerprint(cfg, &r.name)),
-                };
-                tracing::info!(relationship = %r.name, role = %r.role, recorded = ?record.map(|x| duet_wire::ServerState::from(x.state)), "failover endpoint starting");
-                FailoverEndpoint::new(ecfg, record, last_operating, now)
-            })
-            .collect(),
-    )
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
@@ -601,19 +403,28 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     let mut store = open_store(&cfg)?;
     let snapshot = store.load().context("reading the lease store")?;
-    for w in &snapshot.warnings {
+    let ncfg = NodeConfig::from_config(&cfg, random_u64())?;
+    let (mut node, boot) = Node::boot(ncfg, snapshot, now());
+    for w in &boot.warnings {
         tracing::warn!("lease store: {w}");
     }
-    let duid = server_duid(store.as_mut(), &snapshot.meta)?;
-    let options = ServerOptions::default();
-    let mut srv = Dhcpv6Server::new(duid.clone(), subnets(&cfg)?, options, random_u64());
-    let n = snapshot.leases.len();
-    let orphans = srv.load(snapshot.leases);
-    for o in &orphans {
+    for o in &boot.orphans {
         tracing::warn!(lease = %o.key, state = %o.state, "stored lease is outside every configured pool; kept in the store, not served");
     }
-    tracing::info!(leases = n - orphans.len(), "lease store loaded");
-    let rels = endpoints(&cfg, &srv, &snapshot.meta, now());
+    if boot.new_duid {
+        tracing::info!(duid = %node.duid(), "generated the server DUID");
+    }
+    tracing::info!(leases = boot.loaded, "lease store loaded");
+    for ep in node.relationships().iter() {
+        tracing::info!(relationship = %ep.name(), role = %ep.role(), recorded = ?duet_wire::ServerState::from(ep.record().state), "failover endpoint starting");
+    }
+    // What the boot needs durable (a new DUID, the endpoints' records)
+    // before anything is answered.
+    while let Some(c) = node.poll_commit(now()) {
+        let seq = c.seq;
+        let r = store.commit(&c.batch);
+        node.commit_done(now(), seq, r).map_err(store_failed)?;
+    }
 
     // Sockets.
     let mut ifnames: HashMap<u32, String> = HashMap::new();
@@ -643,13 +454,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     if sockets.is_empty() {
         bail!("nothing to listen on: set server.interfaces or server.listen");
     }
-    tracing::info!(name = %cfg.server.name, duid = %duid, interfaces = ?cfg.server.interfaces, "duet serving");
+    tracing::info!(name = %cfg.server.name, duid = %node.duid(), interfaces = ?cfg.server.interfaces, "duet serving");
 
     let stats = Arc::new(Stats::default());
     let mut rbuf = vec![0u8; 65_536];
     let mut cmsg = udp::cmsg_buffer();
 
-    let commit_window = cfg.server.commit_window;
     let outbox: Outbox = Arc::new(
         (0..cfg.failover.len())
             .map(|_| std::sync::Mutex::new(None))
@@ -661,9 +471,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         pace::Pacer::new(cfg.server.send_rate, cfg.server.send_burst, cfg.server.queue_size),
     );
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<writer::Done>();
-    let mut writer = writer::Writer::new(store, done_tx, outbox.clone(), stats.clone(), commit_window);
+    let writer = Writer::new(store, done_tx, stats.clone());
 
-    let (pev_tx, mut pev_rx) = mpsc::unbounded_channel::<PartnerEvent>();
+    let (pev_tx, mut pev_rx) = mpsc::channel::<PartnerEvent>(PARTNER_EVENTS);
     partner::start(links, pev_tx, outbox.clone(), stats.clone())?;
 
     let (q_tx, mut q_rx) = mpsc::channel::<Query>(16);
@@ -685,70 +495,60 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         };
         let _ = stop_tx.send(which);
     });
-    let mut lease_timer: Deadline<UnixTime> = Deadline::new();
-    let mut commit_timer: Deadline<Instant> = Deadline::new();
+    let mut node_timer: Deadline<Timestamp> = Deadline::new();
     let mut send_timer: Deadline<Instant> = Deadline::new();
     let mut report = tokio::time::interval(Duration::from_secs(60));
-    // Keeps "last time operating" fresh in the store even without traffic
-    // (RFC 8156 §8.3.2 step 5 compares it with the partner's PARTNER-DOWN time).
-    let mut heartbeat = tokio::time::interval(Duration::from_secs(10));
     let mut last_dropped = 0u64;
     let batch_max = cfg.server.batch_max.max(1);
     let control_socket = cfg.control.socket.clone();
-    let mut core = Core {
-        conns: vec![None; cfg.failover.len()],
+    let mut d = Daemon {
         cfg,
-        srv,
-        rels,
-        duid,
+        node,
+        writer,
+        out,
+        outbox,
         started,
         stats: stats.clone(),
         ifnames,
         sockets,
-        out,
         filter_stale: true,
         filtered: filter::Quiet::default(),
     };
-    let mut result = Ok(());
+    let mut result = d.drive().map_err(store_failed);
 
-    loop {
+    while result.is_ok() {
         // The timers are re-armed only when what they wait for changed.
-        lease_timer.set(core.next_timer(), |t| {
-            tokio::time::Instant::now() + Duration::from_secs(t.secs().saturating_sub(now().secs()))
+        node_timer.set(d.node.poll_timeout(), |t| {
+            tokio::time::Instant::now() + t.since(now()).min(MAX_SLEEP)
         });
-        commit_timer.set(writer.due(), tokio::time::Instant::from_std);
-        send_timer.set(core.out.next_release(), tokio::time::Instant::from_std);
-        let mut job = Job::default();
+        send_timer.set(d.out.next_release(), tokio::time::Instant::from_std);
         tokio::select! {
             which = &mut stop_rx => {
                 tracing::info!("{}: stopping", which.unwrap_or("the signal watch ended"));
                 break;
             }
-            Some(q) = q_rx.recv() => core.answer(q, &mut job),
+            Some(q) = q_rx.recv() => d.answer(q),
             Some(ev) = pev_rx.recv() => {
-                let mut ack_only = core.handle_partner(ev);
+                d.partner(ev);
                 while let Ok(ev) = pev_rx.try_recv() {
-                    ack_only &= core.handle_partner(ev);
+                    d.partner(ev);
                 }
-                job.lazy = ack_only;
             }
-            i = udp::readable(&core.sockets) => {
+            i = udp::readable(&d.sockets) => {
                 // Read and process up to batch_max datagrams: the socket's
                 // receive buffer is the bounded queue (its overflow shows
                 // in socket-drops).
-                let Some(sock) = core.sockets.get(i).cloned() else { continue };
+                let Some(sock) = d.sockets.get(i).cloned() else { continue };
                 for _ in 0..batch_max {
                     match udp::try_recv(&sock, &mut rbuf, &mut cmsg) {
                         Ok(r) => {
                             stats.received.fetch_add(1, Ordering::Relaxed);
                             let data = rbuf.get(..r.len).unwrap_or_default();
-                            core.handle_packet(Packet { socket: i, data, recv: r }, &mut job);
+                            d.datagram(i, data, r);
                             // Paced datagrams leave while the batch is
-                            // processed, not only after it: a long batch
-                            // must not cap the send rate at send-burst per
-                            // batch.
-                            if core.out.waiting() {
-                                core.out.release(Instant::now());
+                            // processed, not only after it.
+                            if d.out.waiting() {
+                                d.out.release(Instant::now());
                             }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -758,28 +558,18 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                     }
                 }
             }
-            () = lease_timer.fired(), if lease_timer.armed() => core.timers(&mut job),
-            () = commit_timer.fired(), if commit_timer.armed() => {
-                if let Err(e) = writer.on_due(Instant::now(), &mut core.out) {
-                    result = Err(anyhow::Error::new(e).context("the lease store failed: not answering clients without stable storage"));
-                    break;
-                }
-            }
+            () = node_timer.fired(), if node_timer.armed() => d.node.handle_timeout(now()),
             Some(done) = done_rx.recv() => {
-                if let Err(e) = writer.completed(done, &mut core.out) {
-                    result = Err(anyhow::Error::new(e).context("the lease store failed: not answering clients without stable storage"));
+                let (seq, r) = d.writer.completed(done);
+                if let Err(e) = d.node.commit_done(now(), seq, r) {
+                    d.events();
+                    result = Err(store_failed(e));
                     break;
                 }
             }
             () = send_timer.fired(), if send_timer.armed() => {}
-            _ = heartbeat.tick() => {
-                // The lease timer's deadline was derived from the wall
-                // clock: derive it again, in case that clock was set.
-                lease_timer.disarm();
-                job.meta.push((META_LAST_OPERATING.to_string(), now().secs().to_le_bytes().to_vec()));
-            }
             _ = report.tick() => {
-                let s = stats.snapshot(udp::kernel_drops(&core.sockets));
+                let s = stats.snapshot(udp::kernel_drops(&d.sockets));
                 let dropped: u64 = s.dropped.values().sum::<u64>() + s.socket_drops;
                 if dropped > last_dropped {
                     tracing::info!(dropped = ?s.dropped, socket_drops = s.socket_drops, "dropped datagrams so far");
@@ -787,40 +577,28 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                 }
             }
         }
-        core.drain_engines(&mut job);
-        if core.filter_stale {
-            core.update_filter();
+        if let Err(e) = d.drive() {
+            d.events();
+            result = Err(store_failed(e));
         }
-        if let Err(e) = writer.submit(Instant::now(), job, &mut core.out) {
-            result = Err(anyhow::Error::new(e)
-                .context("the lease store failed: not answering clients without stable storage"));
-            break;
-        }
-        core.out.release(Instant::now());
     }
-    // Stop: let a commit running off the thread report back, tell
+    // Stop: let a commit running off the thread report back, tell the
     // partners, then commit what is pending (made durable and answered).
-    if result.is_ok() && writer.in_flight() {
+    if result.is_ok() && d.writer.busy() {
         if let Some(done) = done_rx.recv().await {
-            if let Err(e) = writer.completed(done, &mut core.out) {
+            let (seq, r) = d.writer.completed(done);
+            if let Err(e) = d.node.commit_done(now(), seq, r) {
                 result = Err(anyhow::Error::new(e).context("committing at shutdown"));
             }
         }
     }
-    writer.inline_only();
-    let mut job = Job::default();
-    let now = now();
-    for ep in core.rels.0.iter_mut() {
-        ep.shutdown(now);
-    }
-    core.drain_engines(&mut job);
+    d.writer.inline_only();
     if result.is_ok() {
-        if let Err(e) = writer
-            .submit(Instant::now(), job, &mut core.out)
-            .and_then(|()| writer.finish(&mut core.out))
-        {
+        d.node.shutdown(now());
+        if let Err(e) = d.drive() {
             result = Err(anyhow::Error::new(e).context("committing at shutdown"));
         }
+        d.out.flush_all();
     }
     let _ = ctl_stop_tx.send(());
     let _ = control_task.await;

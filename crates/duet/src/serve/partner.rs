@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::sync::mpsc::{self, Sender};
 
 /// How long a new connection may take to get through STARTTLS, TLS and
 /// CONNECT before it is dropped (RFC 8156 §10: limit idle connections).
@@ -72,7 +72,42 @@ pub enum Outgoing {
 }
 
 /// Per relationship: the sending side of the current connection, if any.
-pub type Outbox = Arc<Vec<Mutex<Option<(u64, UnboundedSender<Outgoing>)>>>>;
+pub type Outbox = Arc<Vec<Mutex<Option<(u64, Sender<Outgoing>)>>>>;
+
+/// Frames waiting to be written to one connection, at most. The node
+/// keeps at most MAX_UNACKED_BNDUPD_CAP BNDUPDs in flight, and answers the
+/// partner's (bounded the same way) one BNDREPLY each, so a healthy link
+/// never comes near; a partner that stops reading does, and its connection
+/// is closed then (it reconnects, and everything unacknowledged is sent
+/// again, RFC 8156 §8.8.1).
+pub const OUTGOING_FRAMES: usize = 4096;
+
+/// Hands `o` to relationship `rel`'s connection if that is still `conn`:
+/// a message made for a connection that closed meanwhile (a DISCONNECT, a
+/// BNDUPD) must not reach its successor, which starts with its own CONNECT
+/// exchange.
+pub fn send(outbox: &Outbox, rel: usize, conn: u64, o: Outgoing) {
+    let Some(Ok(mut slot)) = outbox.get(rel).map(|s| s.lock()) else {
+        return;
+    };
+    let full = match slot.as_ref() {
+        Some((current, tx)) if *current == conn => match tx.try_send(o) {
+            Ok(()) => false,
+            Err(mpsc::error::TrySendError::Full(_)) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        },
+        _ => false,
+    };
+    if full {
+        tracing::warn!(
+            rel,
+            conn,
+            "the partner does not read: {OUTGOING_FRAMES} frames wait; closing the connection"
+        );
+        // Dropping the sender ends the connection's writer.
+        *slot = None;
+    }
+}
 
 /// One relationship's link settings.
 #[derive(Debug, Clone)]
@@ -99,7 +134,7 @@ fn refuse(stats: &Stats, peer: SocketAddr, reason: &str) {
 /// (secondary relationships).
 pub fn start(
     links: Vec<Link>,
-    events: UnboundedSender<PartnerEvent>,
+    events: Sender<PartnerEvent>,
     outbox: Outbox,
     stats: Arc<Stats>,
 ) -> anyhow::Result<()> {
@@ -154,7 +189,7 @@ fn starttls() -> StreamMessage<'static> {
     ))
 }
 
-async fn connect_loop(link: Link, events: UnboundedSender<PartnerEvent>, outbox: Outbox, stats: Arc<Stats>) {
+async fn connect_loop(link: Link, events: Sender<PartnerEvent>, outbox: Outbox, stats: Arc<Stats>) {
     let mut backoff = BACKOFF_MIN;
     let mut last_error = String::new();
     loop {
@@ -233,7 +268,7 @@ async fn connect_once(link: &Link) -> anyhow::Result<Conn> {
 async fn accept_loop(
     listener: TcpListener,
     links: Vec<Link>,
-    events: UnboundedSender<PartnerEvent>,
+    events: Sender<PartnerEvent>,
     outbox: Outbox,
     stats: Arc<Stats>,
 ) {
@@ -382,7 +417,7 @@ async fn run_conn<S>(
     stream: S,
     rel: usize,
     first: Vec<FailoverMessage<'static>>,
-    events: &UnboundedSender<PartnerEvent>,
+    events: &Sender<PartnerEvent>,
     outbox: &Outbox,
 ) -> Result<(), String>
 where
@@ -390,18 +425,18 @@ where
 {
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(OUTGOING_FRAMES);
     if let Some(slot) = outbox.get(rel) {
         if let Ok(mut s) = slot.lock() {
             if let Some((_, old)) = s.replace((conn, tx)) {
-                let _ = old.send(Outgoing::Close);
+                let _ = old.try_send(Outgoing::Close);
             }
         }
     }
-    let _ = events.send(PartnerEvent::Connected { rel, conn });
+    let _ = events.send(PartnerEvent::Connected { rel, conn }).await;
     let received = AtomicU64::new(first.len() as u64);
     for msg in first {
-        let _ = events.send(PartnerEvent::Message { rel, conn, msg });
+        let _ = events.send(PartnerEvent::Message { rel, conn, msg }).await;
     }
     let writer = async {
         let mut out = Vec::new();
@@ -447,11 +482,15 @@ where
                     Ok(Some(frame)) => match StreamMessage::parse(frame) {
                         Ok(StreamMessage::Failover(m)) => {
                             received.fetch_add(1, Ordering::Relaxed);
-                            let _ = events.send(PartnerEvent::Message {
-                                rel,
-                                conn,
-                                msg: m.into_owned(),
-                            });
+                            // A full channel makes this reader wait: TCP
+                            // then holds the partner back.
+                            let _ = events
+                                .send(PartnerEvent::Message {
+                                    rel,
+                                    conn,
+                                    msg: m.into_owned(),
+                                })
+                                .await;
                         }
                         Ok(StreamMessage::Tls(m)) => {
                             return Err(format!("unexpected {} after the handshake", m.msg_type))
@@ -476,11 +515,13 @@ where
         }
     }
     let refused = received.load(Ordering::Relaxed) == 0;
-    let _ = events.send(PartnerEvent::Closed {
-        rel,
-        conn,
-        reason: reason.clone(),
-    });
+    let _ = events
+        .send(PartnerEvent::Closed {
+            rel,
+            conn,
+            reason: reason.clone(),
+        })
+        .await;
     if refused {
         Err(format!(
             "the partner closed the connection before answering: {reason}"
