@@ -26,6 +26,18 @@ pub enum LeaseKind {
     Pd,
 }
 
+impl LeaseKind {
+    /// The lease kind an IA of kind `k` holds; none for IA_TA (temporary
+    /// addresses are not offered).
+    pub fn of_ia(k: duet_wire::IaKind) -> Option<LeaseKind> {
+        match k {
+            duet_wire::IaKind::Na => Some(LeaseKind::Na),
+            duet_wire::IaKind::Pd => Some(LeaseKind::Pd),
+            duet_wire::IaKind::Ta => None,
+        }
+    }
+}
+
 impl fmt::Display for LeaseKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -58,6 +70,14 @@ impl LeaseKey {
         LeaseKey {
             kind: LeaseKind::Pd,
             prefix: p,
+        }
+    }
+
+    /// The key of an IAADDR or IAPREFIX.
+    pub fn of(l: &duet_wire::IaLease<'_, '_>) -> LeaseKey {
+        match l.prefix_len {
+            None => LeaseKey::address(l.address),
+            Some(len) => LeaseKey::prefix(Ipv6Prefix::new(l.address, len)),
         }
     }
 }

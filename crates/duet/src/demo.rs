@@ -260,27 +260,10 @@ fn holding_of(reply: &ClientMessage<'_>) -> Holding {
         prefix: None,
         server: reply.options.server_id().map(|d| d.clone().into_owned()),
     };
-    for o in &reply.options {
-        match o {
-            DhcpOption::IaNa(ia) => {
-                for l in &ia.options {
-                    if let DhcpOption::IaAddr(a) = l {
-                        if a.valid_lifetime > 0 {
-                            h.address = Some(a.address);
-                        }
-                    }
-                }
-            }
-            DhcpOption::IaPd(ia) => {
-                for l in &ia.options {
-                    if let DhcpOption::IaPrefix(p) = l {
-                        if p.valid_lifetime > 0 {
-                            h.prefix = Some((p.prefix, p.prefix_len));
-                        }
-                    }
-                }
-            }
-            _ => {}
+    for (_, l) in reply.options.ia_leases().filter(|(_, l)| l.valid_lifetime > 0) {
+        match l.prefix_len {
+            None => h.address = Some(l.address),
+            Some(len) => h.prefix = Some((l.address, len)),
         }
     }
     h

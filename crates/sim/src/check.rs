@@ -9,8 +9,9 @@
 use crate::world::{binding_of, Datagram, Holding, Orphan, World};
 use crate::Invariant;
 use duet_core::dhcp::Drop;
-use duet_core::lease::{Lease, LeaseKey, LeaseKind, LeaseState};
+use duet_core::lease::{BindingKey, Lease, LeaseKey, LeaseKind, LeaseState};
 use duet_core::time::UnixTime;
+use duet_wire::OptionsExt;
 use duet_wire::{DhcpOption, Message, MessageType, ServerState};
 use std::collections::BTreeMap;
 
@@ -41,12 +42,10 @@ impl World {
 
     /// Whether server `node`'s store says `client` holds `key` until at
     /// least `until_ms` (true time, within the tolerance).
-    pub(crate) fn covered(&self, node: usize, key: &LeaseKey, client: u32, until_ms: u64) -> bool {
-        let c = &self.clients[client as usize];
-        let b = binding_of(c, key.kind);
+    pub(crate) fn covered(&self, node: usize, key: &LeaseKey, binding: &BindingKey, until_ms: u64) -> bool {
         self.nodes[node].store.get(key).is_some_and(|l| {
             l.state == LeaseState::Active
-                && l.binding.as_ref() == Some(&b)
+                && l.binding.as_ref() == Some(binding)
                 && l.valid_until.0 * 1000 + self.tolerance_ms() >= until_ms
         })
     }
@@ -77,10 +76,13 @@ impl World {
         }
     }
 
-    /// Invariants 1 and 3 when client `client` takes `key` from `node`.
+    /// Invariants 1 and 3 when client `client` takes `key` from `node` in
+    /// its IA `iaid`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn check_hold(
         &mut self,
         client: u32,
+        iaid: u32,
         key: LeaseKey,
         until_ms: u64,
         node: usize,
@@ -105,8 +107,19 @@ impl World {
                 .collect(),
         };
         for (k, h) in others {
-            if h.client == client || h.valid_until_ms <= self.now + tol {
+            if (h.client == client && h.iaid == iaid) || h.valid_until_ms <= self.now + tol {
                 continue;
+            }
+            // 1 within one client: two of its IAs given the same lease.
+            if h.client == client {
+                return self.fail(
+                    Invariant::DoubleHolding,
+                    format!(
+                        "client {client} was just given {key} by {} in its IA {iaid}, but holds {k} in its IA {} too",
+                        crate::trace::node_name(node),
+                        h.iaid
+                    ),
+                );
             }
             if let Some(why) = h.orphan.or(orphan) {
                 // Beyond the protocol's protection: counted, not failed.
@@ -139,10 +152,35 @@ impl World {
             }
         }
         // 3: the binding is durable somewhere.
+        let binding = binding_of(&self.clients[client as usize], key.kind, iaid);
+        // 1 within one client, seen in a store: the lease was given to
+        // another IA of the same client in the same exchange.
+        for n in [node, 1 - node] {
+            let live = self.nodes[n]
+                .store
+                .get(&key)
+                .filter(|l| l.state == LeaseState::Active);
+            if let Some(other) = live.and_then(|l| l.binding.clone()) {
+                if other.duid == binding.duid && other.kind == binding.kind && other.iaid != iaid {
+                    let busy = self.clients[client as usize].holding(&key).count() > 1;
+                    if busy || until_ms > self.now + tol && !self.covered(node, &key, &binding, until_ms) {
+                        return self.fail(
+                            Invariant::DoubleHolding,
+                            format!(
+                                "client {client} was just given {key} by {} in its IA {iaid}, which {}'s store binds to its IA {}",
+                                crate::trace::node_name(node),
+                                crate::trace::node_name(n),
+                                other.iaid
+                            ),
+                        );
+                    }
+                }
+            }
+        }
         if !lost
             && until_ms > self.now + tol
-            && !self.covered(node, &key, client, until_ms)
-            && !self.covered(1 - node, &key, client, until_ms)
+            && !self.covered(node, &key, &binding, until_ms)
+            && !self.covered(1 - node, &key, &binding, until_ms)
         {
             let why = self.store_view(&key);
             self.fail(
@@ -215,16 +253,17 @@ impl World {
                 }
             }
             // 3: what clients hold stays durable somewhere.
-            let holders: Vec<(u32, u64)> = self
+            let holders: Vec<(u32, u32, u64)> = self
                 .holders
                 .get(&l.key)
                 .into_iter()
                 .flatten()
                 .filter(|h| !h.lost && h.valid_until_ms > self.now + tol_ms)
-                .map(|h| (h.client, h.valid_until_ms))
+                .map(|h| (h.client, h.iaid, h.valid_until_ms))
                 .collect();
-            for (c, until) in holders {
-                if !self.covered(node, &l.key, c, until) && !self.covered(partner, &l.key, c, until) {
+            for (c, iaid, until) in holders {
+                let b = binding_of(&self.clients[c as usize], l.key.kind, iaid);
+                if !self.covered(node, &l.key, &b, until) && !self.covered(partner, &l.key, &b, until) {
                     let why = self.store_view(&l.key);
                     return self.fail(
                         Invariant::DurableBinding,
@@ -283,12 +322,14 @@ impl World {
         d.keys
             .iter()
             .filter(|k| {
-                let held = client.holding(k).and_then(|ix| client.held[ix]);
-                let b = binding_of(client, k.kind);
+                let ix = client.holding(k).next();
+                let held = ix.and_then(|ix| client.held.get(ix).copied().flatten());
+                let b = ix.and_then(|ix| client.binding(ix));
                 held.is_some_and(|h| h.valid_until_ms > self.now + self.tolerance_ms())
                     && n.store.get(k).is_some_and(|l| {
                         l.state == LeaseState::Active
-                            && l.binding.as_ref() == Some(&b)
+                            && b.is_some()
+                            && l.binding == b
                             && l.valid_until.0 > local.0 + tol
                     })
             })
@@ -423,25 +464,10 @@ impl World {
 
 /// Leases with their valid lifetimes in a message's IAs.
 fn granted(opts: &[DhcpOption<'_>]) -> Vec<(LeaseKey, u32)> {
-    let mut v = vec![];
-    for o in opts {
-        let inner = match o {
-            DhcpOption::IaNa(ia) => &ia.options,
-            DhcpOption::IaPd(ia) => &ia.options,
-            _ => continue,
-        };
-        for l in inner {
-            match l {
-                DhcpOption::IaAddr(a) => v.push((LeaseKey::address(a.address), a.valid_lifetime)),
-                DhcpOption::IaPrefix(p) => v.push((
-                    LeaseKey::prefix(duet_core::net::Ipv6Prefix::new(p.prefix, p.prefix_len)),
-                    p.valid_lifetime,
-                )),
-                _ => {}
-            }
-        }
-    }
-    v
+    opts.ia_leases()
+        .filter(|(ia, _)| ia.kind != duet_wire::IaKind::Ta)
+        .map(|(_, l)| (LeaseKey::of(&l), l.valid_lifetime))
+        .collect()
 }
 
 fn hex(b: &[u8]) -> String {

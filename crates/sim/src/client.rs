@@ -1,7 +1,9 @@
 //! Simulated RFC 8415 clients.
 //!
-//! Each client has a DUID, asks for an address (IA_NA, IAID 1), a prefix
-//! (IA_PD, IAID 2) or both, and runs the client side of RFC 8415 §18.2:
+//! Each client has a DUID, asks for one to three addresses (IA_NAs) and up
+//! to two prefixes (IA_PDs), each IA with its own IAID (the two kinds have
+//! separate IAID spaces, and both start at 1: RFC 8415 §12), all in the same
+//! messages, and runs the client side of RFC 8415 §18.2:
 //! Solicit (collecting Advertises during the first retransmission time and
 //! choosing the best), Request, Renew to its server at T1, Rebind to any
 //! server at T2, Release at the end of some sessions, Decline of a new
@@ -16,20 +18,21 @@
 //! §4.4.1 style), until the client releases, declines or drops it.
 
 use crate::trace::NodeId;
-use duet_core::lease::{LeaseKey, LeaseKind};
-use duet_core::net::Ipv6Prefix;
+use duet_core::lease::{BindingKey, LeaseKey, LeaseKind};
 use duet_wire::option::{IaAddr, IaNa, IaPd, IaPrefix};
 use duet_wire::{ClientMessage, DhcpOption, Duid, MessageType, OptionsExt, StatusCode, TransactionId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::net::Ipv6Addr;
 
-/// IA index: the address.
-pub const NA: usize = 0;
-/// IA index: the delegated prefix.
-pub const PD: usize = 1;
-/// IAIDs of the two IAs.
-pub const IAID: [u32; 2] = [1, 2];
+/// One IA a client asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// An address (IA_NA) or a prefix (IA_PD).
+    pub kind: LeaseKind,
+    /// Its IAID.
+    pub iaid: u32,
+}
 
 // RFC 8415 §7.6 (ms). SOL_MAX_RT is capped at 300 s to keep clients lively.
 const SOL_TIMEOUT: u64 = 1_000;
@@ -64,6 +67,8 @@ pub enum Act {
     Hold {
         /// The lease.
         key: LeaseKey,
+        /// The IA it holds it in.
+        iaid: u32,
         /// End of its valid lifetime, true ms.
         valid_until_ms: u64,
         /// Valid lifetime in the Reply, seconds.
@@ -88,7 +93,8 @@ pub enum Act {
 struct Advert {
     node: NodeId,
     server: Duid<'static>,
-    offers: [Option<LeaseKey>; 2],
+    /// Per slot.
+    offers: Vec<Option<LeaseKey>>,
     preference: u8,
 }
 
@@ -154,10 +160,10 @@ pub struct Client {
     pub duid: Duid<'static>,
     /// Its link-local address.
     pub source: Ipv6Addr,
-    /// Which IAs it asks for: [address, prefix].
-    pub wants: [bool; 2],
-    /// What it holds: [address, prefix].
-    pub held: [Option<Held>; 2],
+    /// The IAs it asks for.
+    pub slots: Vec<Slot>,
+    /// What it holds, per slot.
+    pub held: Vec<Option<Held>>,
     /// The server it renews with.
     server: Option<(NodeId, Duid<'static>)>,
     state: State,
@@ -196,24 +202,11 @@ fn next_rt(rng: &mut ChaCha8Rng, prev: u64, mrt: u64) -> u64 {
 
 /// The lease keys a message lists in its IAs (IAADDR / IAPREFIX).
 pub fn listed_keys(m: &ClientMessage<'_>) -> Vec<LeaseKey> {
-    let mut v = vec![];
-    for o in &m.options {
-        let inner = match o {
-            DhcpOption::IaNa(ia) => &ia.options,
-            DhcpOption::IaPd(ia) => &ia.options,
-            _ => continue,
-        };
-        for l in inner {
-            match l {
-                DhcpOption::IaAddr(a) => v.push(LeaseKey::address(a.address)),
-                DhcpOption::IaPrefix(p) if !p.prefix.is_unspecified() => {
-                    v.push(LeaseKey::prefix(Ipv6Prefix::new(p.prefix, p.prefix_len)))
-                }
-                _ => {}
-            }
-        }
-    }
-    v
+    m.options
+        .ia_leases()
+        .filter(|(_, l)| !l.address.is_unspecified())
+        .map(|(_, l)| LeaseKey::of(&l))
+        .collect()
 }
 
 /// What a reply says about one IA.
@@ -225,40 +218,32 @@ struct IaAnswer {
     t2: u32,
 }
 
-fn answers(m: &ClientMessage<'_>) -> [Option<IaAnswer>; 2] {
-    let mut out: [Option<IaAnswer>; 2] = [None, None];
-    for o in &m.options {
-        let (ix, iaid, t1, t2, inner) = match o {
-            DhcpOption::IaNa(ia) => (NA, ia.iaid, ia.t1, ia.t2, &ia.options),
-            DhcpOption::IaPd(ia) => (PD, ia.iaid, ia.t1, ia.t2, &ia.options),
-            _ => continue,
-        };
-        if iaid != IAID[ix] {
-            continue;
-        }
-        let mut a = IaAnswer {
-            t1,
-            t2,
-            ..IaAnswer::default()
-        };
-        for l in inner {
-            match l {
-                DhcpOption::IaAddr(x) => a.leases.push((LeaseKey::address(x.address), x.valid_lifetime)),
-                DhcpOption::IaPrefix(p) => a.leases.push((
-                    LeaseKey::prefix(Ipv6Prefix::new(p.prefix, p.prefix_len)),
-                    p.valid_lifetime,
-                )),
-                _ => {}
-            }
-        }
-        out[ix] = Some(a);
-    }
-    out
+/// What a reply says about each of `slots` (the first IA of that kind and
+/// IAID; a server answers each once).
+fn answers(m: &ClientMessage<'_>, slots: &[Slot]) -> Vec<Option<IaAnswer>> {
+    slots
+        .iter()
+        .map(|slot| {
+            let ia = m
+                .options
+                .ias()
+                .find(|ia| LeaseKind::of_ia(ia.kind) == Some(slot.kind) && ia.iaid == slot.iaid)?;
+            Some(IaAnswer {
+                leases: ia
+                    .leases()
+                    .map(|l| (LeaseKey::of(&l), l.valid_lifetime))
+                    .collect(),
+                t1: ia.t1,
+                t2: ia.t2,
+            })
+        })
+        .collect()
 }
 
 impl Client {
-    /// A client that powers on at `on_at` (true ms).
-    pub fn new(id: u32, wants: [bool; 2], on_at: u64) -> Client {
+    /// A client with `na` IA_NAs and `pd` IA_PDs that powers on at `on_at`
+    /// (true ms).
+    pub fn new(id: u32, na: u32, pd: u32, on_at: u64) -> Client {
         let mut d = vec![0, 3, 0, 1, 0x02, 0x00];
         d.extend_from_slice(&id.to_be_bytes());
         let duid = Duid::new(d).unwrap_or_else(|_| unreachable!("a 10-byte DUID-LL is valid"));
@@ -267,8 +252,17 @@ impl Client {
             id,
             duid,
             source,
-            wants,
-            held: [None, None],
+            slots: (1..=na)
+                .map(|iaid| Slot {
+                    kind: LeaseKind::Na,
+                    iaid,
+                })
+                .chain((1..=pd).map(|iaid| Slot {
+                    kind: LeaseKind::Pd,
+                    iaid,
+                }))
+                .collect(),
+            held: vec![None; (na + pd) as usize],
             server: None,
             state: State::Off { on_at },
             t1_at: 0,
@@ -326,10 +320,19 @@ impl Client {
         m
     }
 
-    fn ia(ix: usize, key: Option<LeaseKey>) -> DhcpOption<'static> {
-        if ix == NA {
-            DhcpOption::IaNa(IaNa {
-                iaid: IAID[NA],
+    /// The binding key of slot `ix` (RFC 8415 §4.2).
+    pub fn binding(&self, ix: usize) -> Option<BindingKey> {
+        self.slots.get(ix).map(|s| BindingKey {
+            duid: self.duid.as_bytes().to_vec(),
+            kind: s.kind,
+            iaid: s.iaid,
+        })
+    }
+
+    fn ia(slot: Slot, key: Option<LeaseKey>) -> DhcpOption<'static> {
+        match slot.kind {
+            LeaseKind::Na => DhcpOption::IaNa(IaNa {
+                iaid: slot.iaid,
                 t1: 0,
                 t2: 0,
                 options: key
@@ -342,10 +345,9 @@ impl Client {
                         })]
                     })
                     .unwrap_or_default(),
-            })
-        } else {
-            DhcpOption::IaPd(IaPd {
-                iaid: IAID[PD],
+            }),
+            LeaseKind::Pd => DhcpOption::IaPd(IaPd {
+                iaid: slot.iaid,
                 t1: 0,
                 t2: 0,
                 options: key
@@ -359,27 +361,21 @@ impl Client {
                         })]
                     })
                     .unwrap_or_default(),
-            })
+            }),
         }
     }
 
     fn solicit_msg(&self, xid: u32) -> ClientMessage<'static> {
         let mut m = self.base(MessageType::Solicit, xid);
-        for ix in [NA, PD] {
-            if self.wants[ix] {
-                m.options.push(Self::ia(ix, None));
-            }
-        }
+        m.options.extend(self.slots.iter().map(|&s| Self::ia(s, None)));
         m
     }
 
     fn request_msg(&self, xid: u32, a: &Advert) -> ClientMessage<'static> {
         let mut m = self.base(MessageType::Request, xid);
         m.options.push(DhcpOption::ServerId(a.server.clone()));
-        for ix in [NA, PD] {
-            if self.wants[ix] {
-                m.options.push(Self::ia(ix, a.offers[ix]));
-            }
+        for (ix, &s) in self.slots.iter().enumerate() {
+            m.options.push(Self::ia(s, a.offers.get(ix).copied().flatten()));
         }
         m
     }
@@ -391,9 +387,9 @@ impl Client {
                 m.options.push(DhcpOption::ServerId(s.clone()));
             }
         }
-        for ix in [NA, PD] {
-            if let Some(h) = self.held[ix] {
-                m.options.push(Self::ia(ix, Some(h.key)));
+        for (s, h) in self.slots.iter().zip(&self.held) {
+            if let Some(h) = h {
+                m.options.push(Self::ia(*s, Some(h.key)));
             }
         }
         m
@@ -475,13 +471,17 @@ impl Client {
         let mut m = self.base(t, xid);
         m.options.push(DhcpOption::ServerId(server));
         for &ix in ixs {
-            if let Some(h) = self.held[ix].take() {
-                m.options.push(Self::ia(ix, Some(h.key)));
-                out.push(Act::Unhold {
-                    key: h.key,
-                    why: if release { "released" } else { "declined" },
-                });
-            }
+            let (Some(slot), Some(h)) = (
+                self.slots.get(ix).copied(),
+                self.held.get_mut(ix).and_then(Option::take),
+            ) else {
+                continue;
+            };
+            m.options.push(Self::ia(slot, Some(h.key)));
+            out.push(Act::Unhold {
+                key: h.key,
+                why: if release { "released" } else { "declined" },
+            });
         }
         let rt = first_rt(rng, REL_TIMEOUT, false);
         out.push(Act::Send(m.clone()));
@@ -547,7 +547,8 @@ impl Client {
         let active = !matches!(self.state, State::Off { .. } | State::Letting { .. });
         if active && now >= self.session_end {
             if self.holds_any() && self.server.is_some() && rng.random_bool(0.5) {
-                self.let_go(now, rng, &[NA, PD], true, true, &mut out);
+                let all: Vec<usize> = (0..self.slots.len()).collect();
+                self.let_go(now, rng, &all, true, true, &mut out);
             } else {
                 self.power_off(now, rng, &mut out);
             }
@@ -667,7 +668,7 @@ impl Client {
         }
     }
 
-    fn set_timers(&mut self, first: u64, a: &[Option<IaAnswer>; 2]) {
+    fn set_timers(&mut self, first: u64, a: &[Option<IaAnswer>]) {
         let t = a
             .iter()
             .flatten()
@@ -709,7 +710,7 @@ impl Client {
         let Some(server) = m.options.server_id().map(|s| s.clone().into_owned()) else {
             return out;
         };
-        let ans = answers(m);
+        let ans = answers(m, &self.slots);
         match (&mut self.state, m.msg_type) {
             (
                 State::Soliciting {
@@ -719,12 +720,13 @@ impl Client {
                 },
                 MessageType::Advertise,
             ) => {
-                let mut offers = [None, None];
-                for ix in [NA, PD] {
-                    offers[ix] = ans[ix]
-                        .as_ref()
-                        .and_then(|a| a.leases.iter().find(|(_, v)| *v > 0).map(|(k, _)| *k));
-                }
+                let offers: Vec<Option<LeaseKey>> = ans
+                    .iter()
+                    .map(|a| {
+                        a.as_ref()
+                            .and_then(|a| a.leases.iter().find(|(_, v)| *v > 0).map(|(k, _)| *k))
+                    })
+                    .collect();
                 if offers.iter().all(Option::is_none) {
                     // RFC 8415 §18.2.9: ignore an Advertise with nothing in it.
                     return out;
@@ -756,11 +758,14 @@ impl Client {
                     return out;
                 }
                 let mut fresh_na = None;
-                for ix in [NA, PD] {
-                    let Some(a) = &ans[ix] else { continue };
+                for (ix, a) in ans.iter().enumerate() {
+                    let (Some(a), Some(slot)) = (a, self.slots.get(ix).copied()) else {
+                        continue;
+                    };
                     if let Some(&(key, valid)) = a.leases.iter().find(|(_, v)| *v > 0) {
-                        let extended = self.held[ix].is_some_and(|h| h.key == key);
-                        if let Some(old) = self.held[ix].filter(|h| h.key != key) {
+                        let before = self.held.get(ix).copied().flatten();
+                        let extended = before.is_some_and(|h| h.key == key);
+                        if let Some(old) = before.filter(|h| h.key != key) {
                             out.push(Act::Unhold {
                                 key: old.key,
                                 why: "replaced in a Request",
@@ -771,16 +776,19 @@ impl Client {
                             valid_until_ms: first + u64::from(valid) * 1000,
                             node,
                         };
-                        self.held[ix] = Some(h);
+                        if let Some(x) = self.held.get_mut(ix) {
+                            *x = Some(h);
+                        }
                         out.push(Act::Hold {
                             key,
+                            iaid: slot.iaid,
                             valid_until_ms: h.valid_until_ms,
                             valid,
                             node,
                             extended,
                         });
-                        if ix == NA && !extended {
-                            fresh_na = Some(key);
+                        if slot.kind == LeaseKind::Na && !extended && fresh_na.is_none() {
+                            fresh_na = Some((ix, key));
                         }
                     }
                 }
@@ -798,10 +806,10 @@ impl Client {
                 // §18.2.8), and keeps failing for an address declined less
                 // than ten minutes ago (the other host is still there).
                 self.declined.retain(|(_, until)| *until > now);
-                let again = fresh_na.is_some_and(|k| self.declined.iter().any(|(d, _)| *d == k));
-                if let Some(k) = fresh_na.filter(|_| again || rng.random_bool(decline_p)) {
+                let again = fresh_na.is_some_and(|(_, k)| self.declined.iter().any(|(d, _)| *d == k));
+                if let Some((ix, k)) = fresh_na.filter(|_| again || rng.random_bool(decline_p)) {
                     self.declined.push((k, now + 600_000));
-                    self.let_go(now, rng, &[NA], false, false, &mut out);
+                    self.let_go(now, rng, &[ix], false, false, &mut out);
                 }
             }
             (State::Renewing { first, .. } | State::Rebinding { first, .. }, MessageType::Reply) => {
@@ -810,13 +818,19 @@ impl Client {
                     return out;
                 }
                 let mut extended_any = false;
-                for ix in [NA, PD] {
-                    let (Some(h), Some(a)) = (self.held[ix], &ans[ix]) else {
+                for (ix, a) in ans.iter().enumerate() {
+                    let (Some(h), Some(a), Some(slot)) = (
+                        self.held.get(ix).copied().flatten(),
+                        a,
+                        self.slots.get(ix).copied(),
+                    ) else {
                         continue;
                     };
                     match a.leases.iter().find(|(k, _)| *k == h.key) {
                         Some(&(_, 0)) => {
-                            self.held[ix] = None;
+                            if let Some(x) = self.held.get_mut(ix) {
+                                *x = None;
+                            }
                             out.push(Act::Unhold {
                                 key: h.key,
                                 why: "zero lifetime in a Reply",
@@ -830,10 +844,13 @@ impl Client {
                                 valid_until_ms: first + u64::from(valid) * 1000,
                                 node,
                             };
-                            self.held[ix] = Some(nh);
+                            if let Some(x) = self.held.get_mut(ix) {
+                                *x = Some(nh);
+                            }
                             extended_any = true;
                             out.push(Act::Hold {
                                 key,
+                                iaid: slot.iaid,
                                 valid_until_ms: nh.valid_until_ms,
                                 valid,
                                 node,
@@ -861,12 +878,14 @@ impl Client {
         out
     }
 
-    /// Whether the lease at `key` is one this client holds, and which IA.
-    pub fn holding(&self, key: &LeaseKey) -> Option<usize> {
-        let ix = match key.kind {
-            LeaseKind::Na => NA,
-            LeaseKind::Pd => PD,
-        };
-        self.held[ix].filter(|h| h.key == *key).map(|_| ix)
+    /// The slots in which this client holds the lease at `key` (one, unless
+    /// a server gave it twice).
+    pub fn holding(&self, key: &LeaseKey) -> impl Iterator<Item = usize> + '_ {
+        let key = *key;
+        self.held
+            .iter()
+            .enumerate()
+            .filter(move |(_, h)| h.is_some_and(|h| h.key == key))
+            .map(|(ix, _)| ix)
     }
 }

@@ -114,6 +114,8 @@ impl Ord for Sched {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Holding {
     pub(crate) client: u32,
+    /// The IA it holds it in.
+    pub(crate) iaid: u32,
     pub(crate) valid_until_ms: u64,
     /// The server whose Reply granted or last extended it.
     pub(crate) node: NodeId,
@@ -189,13 +191,20 @@ impl World {
         ];
         let mut clients = Vec::new();
         for id in 0..scen.clients {
-            let wants = match rng.random_range(0..4) {
-                0 => [true, false],
-                1 => [false, true],
-                _ => [true, true],
+            // How many addresses and prefixes, each its own IA, all in
+            // the same messages (most ask for one of each).
+            let (na, pd) = match rng.random_range(0..12) {
+                0 | 1 => (1, 0),
+                2 => (0, 1),
+                3 => (2, 0),
+                4 => (0, 2),
+                5 => (2, 1),
+                6 => (1, 2),
+                7 => (3, 1),
+                _ => (1, 1),
             };
             let on = START_MS + rng.random_range(0..600_000);
-            clients.push(Client::new(id, wants, on));
+            clients.push(Client::new(id, na, pd, on));
         }
         let n = clients.len();
         let mut stats = Stats {
@@ -389,6 +398,7 @@ impl World {
                 Act::Send(m) => self.client_send(c, m),
                 Act::Hold {
                     key,
+                    iaid,
                     valid_until_ms,
                     valid,
                     node,
@@ -411,21 +421,23 @@ impl World {
                     let since_ms = self
                         .holders
                         .get(&key)
-                        .and_then(|v| v.iter().find(|h| h.client == id))
+                        .and_then(|v| v.iter().find(|h| h.client == id && h.iaid == iaid))
                         .map_or(sent, |h| h.since_ms);
                     let wiped = self.nodes[node].wiped_at.is_some_and(|w| w >= sent);
-                    let lost = wiped && !self.covered(1 - node, &key, id, valid_until_ms);
+                    let binding = binding_of(&self.clients[c], key.kind, iaid);
+                    let lost = wiped && !self.covered(1 - node, &key, &binding, valid_until_ms);
                     let orphan = if lost {
                         self.unprotected(1 - node, uncapped, since_ms)
                     } else {
                         None
                     };
                     let node = if wiped { 1 - node } else { node };
-                    self.check_hold(id, key, valid_until_ms, node, lost, orphan);
+                    self.check_hold(id, iaid, key, valid_until_ms, node, lost, orphan);
                     let v = self.holders.entry(key).or_default();
-                    v.retain(|h| h.client != id);
+                    v.retain(|h| !(h.client == id && h.iaid == iaid));
                     v.push(Holding {
                         client: id,
+                        iaid,
                         valid_until_ms,
                         node,
                         since_ms,
@@ -1081,12 +1093,13 @@ impl World {
                 .collect();
             for (k, h) in keys {
                 let (c, until) = (h.client, h.valid_until_ms);
-                let survives = self.covered(1 - node, &k, c, until);
+                let binding = binding_of(&self.clients[c as usize], k.kind, h.iaid);
+                let survives = self.covered(1 - node, &k, &binding, until);
                 let why = self.unprotected(1 - node, h.uncapped, h.since_ms);
                 if let Some(h) = self
                     .holders
                     .get_mut(&k)
-                    .and_then(|v| v.iter_mut().find(|h| h.client == c))
+                    .and_then(|v| v.iter_mut().find(|x| x.client == c && x.iaid == h.iaid))
                 {
                     if survives {
                         h.node = 1 - node;
@@ -1330,14 +1343,11 @@ fn frame_type(frame: &[u8]) -> Option<(FailoverMessageType, u32)> {
     }
 }
 
-/// A client's binding key for a lease kind.
-pub(crate) fn binding_of(c: &Client, kind: LeaseKind) -> BindingKey {
+/// The binding key of `c`'s IA of kind `kind` and IAID `iaid`.
+pub(crate) fn binding_of(c: &Client, kind: LeaseKind, iaid: u32) -> BindingKey {
     BindingKey {
         duid: c.duid.as_bytes().to_vec(),
         kind,
-        iaid: match kind {
-            LeaseKind::Na => client::IAID[client::NA],
-            LeaseKind::Pd => client::IAID[client::PD],
-        },
+        iaid,
     }
 }

@@ -82,8 +82,9 @@ fn sabotage_of_the_mclt_rule_is_caught() {
     );
 }
 
-/// (b) A Reply sent before its commit, then a crash: the client holds a
-/// binding no store has.
+/// (b) The node releases a Reply before its commit (the sabotage is in
+/// `Node`, through its `Layer`), then a crash: the client holds a binding
+/// no store has.
 #[test]
 fn sabotage_of_durable_before_reply_is_caught() {
     let (cfg, f) = first_failure(SabotageSet {
@@ -114,6 +115,18 @@ fn sabotage_of_the_address_split_is_caught() {
         "{}",
         f.report(&cfg)
     );
+}
+
+/// Issue 30 point 1 switched back on: two IAs of one message may be given
+/// the same lease. Clients that ask for several IAs at once catch it.
+#[test]
+fn sabotage_of_distinct_leases_per_message_is_caught() {
+    let (cfg, f) = first_failure(SabotageSet {
+        shared_ias: true,
+        ..SabotageSet::default()
+    });
+    assert_eq!(f.invariant, Invariant::DoubleHolding, "{}", f.report(&cfg));
+    assert!(f.message.contains("in its IA"), "{}", f.report(&cfg));
 }
 
 /// Seeds (default configuration) that found bugs in duet-core while the

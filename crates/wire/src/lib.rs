@@ -65,7 +65,7 @@ pub use failover::{FailoverMessage, StreamMessage};
 pub use frame::FrameDecoder;
 pub use message::{ClientMessage, Message, RelayMessage, HOP_COUNT_LIMIT, MAX_RELAY_DEPTH};
 pub use name::DomainName;
-pub use option::{DhcpOption, OptionsExt};
+pub use option::{DhcpOption, IaKind, IaLease, IaView, OptionsExt};
 pub use types::{
     AbsTime, BindingStatus, FailoverMessageType, MessageType, ServerState, StatusCode, TransactionId,
 };

@@ -441,27 +441,17 @@ type IaStatuses = Vec<(u32, Option<StatusCode>)>;
 /// Every (IAID, lease) of a reply: IA_NA addresses and IA_PD prefixes with
 /// a non-zero valid lifetime, and each IA's status.
 fn grants_of(m: &ClientMessage<'_>) -> (Vec<(u32, LeaseKey)>, IaStatuses) {
-    let mut grants = Vec::new();
-    let mut statuses = Vec::new();
-    for o in &m.options {
-        let (iaid, opts) = match o {
-            DhcpOption::IaNa(ia) => (ia.iaid, &ia.options),
-            DhcpOption::IaPd(ia) => (ia.iaid, &ia.options),
-            _ => continue,
-        };
-        statuses.push((iaid, ia_status(opts)));
-        for g in opts {
-            match g {
-                DhcpOption::IaAddr(a) if a.valid_lifetime > 0 => {
-                    grants.push((iaid, LeaseKey::address(a.address)))
-                }
-                DhcpOption::IaPrefix(p) if p.valid_lifetime > 0 => {
-                    grants.push((iaid, LeaseKey::prefix(Ipv6Prefix::new(p.prefix, p.prefix_len))))
-                }
-                _ => {}
-            }
-        }
-    }
+    let grants = m
+        .options
+        .ia_leases()
+        .filter(|(_, l)| l.valid_lifetime > 0)
+        .map(|(ia, l)| (ia.iaid, LeaseKey::of(&l)))
+        .collect();
+    let statuses = m
+        .options
+        .ias()
+        .map(|ia| (ia.iaid, ia_status(ia.options)))
+        .collect();
     (grants, statuses)
 }
 

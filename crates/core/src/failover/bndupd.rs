@@ -7,8 +7,8 @@ use crate::net::Ipv6Prefix;
 use crate::time::UnixTime;
 use duet_wire::option::{IaAddr, IaNa, IaPd, IaPrefix, Status};
 use duet_wire::{
-    AbsTime, BindingStatus, DhcpOption, Duid, FailoverMessage, FailoverMessageType, OptionsExt, StatusCode,
-    TransactionId,
+    AbsTime, BindingStatus, DhcpOption, Duid, FailoverMessage, FailoverMessageType, IaKind, OptionsExt,
+    StatusCode, TransactionId,
 };
 
 /// Times within this many seconds compare as equal (RFC 8156 §7.5.1).
@@ -68,19 +68,17 @@ pub(crate) fn parse_bndupd(msg: &FailoverMessage<'_>, now: UnixTime) -> Result<V
                 })
                 .ok_or((StatusCode::MissingBindingInformation, "no OPTION_LQ_BASE_TIME"))?;
             let mut out = Vec::new();
-            for o in opts.iter() {
-                let (kind, iaid, t1, t2, leases) = match o {
-                    DhcpOption::IaNa(ia) => (LeaseKind::Na, ia.iaid, ia.t1, ia.t2, &ia.options),
-                    DhcpOption::IaPd(ia) => (LeaseKind::Pd, ia.iaid, ia.t1, ia.t2, &ia.options),
-                    _ => continue,
+            for ia in opts.ias() {
+                let Some(kind) = LeaseKind::of_ia(ia.kind) else {
+                    continue;
                 };
                 let binding = BindingKey {
                     duid: duid.as_bytes().to_vec(),
                     kind,
-                    iaid,
+                    iaid: ia.iaid,
                 };
-                for l in leases.iter() {
-                    if let Some(u) = lease_update(l, Some(&binding), t1, t2, base, now) {
+                for l in ia.options {
+                    if let Some(u) = lease_update(l, Some(&binding), ia.t1, ia.t2, base, now) {
                         out.push(u);
                     }
                 }
@@ -664,14 +662,9 @@ pub(crate) fn parse_bndreply(msg: &FailoverMessage<'_>) -> Vec<Ack> {
         match o {
             DhcpOption::ClientData(cd) => {
                 let cd_err = top.or_else(|| failed(cd));
-                for ia in cd.iter() {
-                    let (ia_opts, ia_err) = match ia {
-                        DhcpOption::IaNa(x) => (&x.options, failed(&x.options)),
-                        DhcpOption::IaPd(x) => (&x.options, failed(&x.options)),
-                        _ => continue,
-                    };
-                    let err = cd_err.or(ia_err);
-                    acks.extend(ia_opts.iter().filter_map(|l| lease(l, err)));
+                for ia in cd.ias().filter(|ia| ia.kind != IaKind::Ta) {
+                    let err = cd_err.or_else(|| failed(ia.options));
+                    acks.extend(ia.options.iter().filter_map(|l| lease(l, err)));
                 }
             }
             DhcpOption::IaPrefix(_) => acks.extend(lease(o, top)),

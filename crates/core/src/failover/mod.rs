@@ -1767,28 +1767,15 @@ impl FailoverEndpoint {
 /// The leases a BNDUPD reports (RFC 8156 §7.4): every IAADDR and IAPREFIX
 /// of its OPTION_CLIENT_DATA, or its one top-level IAPREFIX.
 pub fn reported_leases<'m>(msg: &'m FailoverMessage<'_>) -> impl Iterator<Item = LeaseKey> + 'm {
-    let key = |o: &DhcpOption<'_>| match o {
-        DhcpOption::IaAddr(a) => Some(LeaseKey::address(a.address)),
-        DhcpOption::IaPrefix(p) => Some(LeaseKey::prefix(crate::net::Ipv6Prefix::new(
-            p.prefix,
-            p.prefix_len,
-        ))),
-        _ => None,
-    };
-    msg.options.iter().flat_map(move |o| {
-        let inner: Vec<LeaseKey> = match o {
-            DhcpOption::ClientData(cd) => cd
-                .iter()
-                .flat_map(|ia| match ia {
-                    DhcpOption::IaNa(x) => x.options.as_slice(),
-                    DhcpOption::IaPd(x) => x.options.as_slice(),
-                    _ => &[],
-                })
-                .filter_map(key)
+    msg.options.iter().flat_map(|o| {
+        let keys: Vec<LeaseKey> = match o {
+            DhcpOption::ClientData(cd) => cd.ia_leases().map(|(_, l)| LeaseKey::of(&l)).collect(),
+            other => duet_wire::IaLease::of(other)
+                .map(|l| LeaseKey::of(&l))
+                .into_iter()
                 .collect(),
-            other => key(other).into_iter().collect(),
         };
-        inner
+        keys
     })
 }
 

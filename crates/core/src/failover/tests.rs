@@ -6,7 +6,6 @@
 use super::*;
 use crate::dhcp::{Incoming, ServerOptions, Subnet};
 use crate::lease::BindingKey;
-use crate::net::Ipv6Prefix;
 use crate::node::{CommitPlan, Node, NodeConfig, NodeEvent, Transmit};
 use crate::store::{LeaseStore, MemoryStore};
 use crate::time::Timestamp;
@@ -507,27 +506,12 @@ impl Pair {
     }
 
     fn granted(reply: &ClientMessage<'_>) -> Vec<(LeaseKey, u32)> {
-        let mut v = vec![];
-        for o in &reply.options {
-            let inner = match o {
-                DhcpOption::IaNa(ia) => &ia.options,
-                DhcpOption::IaPd(ia) => &ia.options,
-                _ => continue,
-            };
-            for l in inner {
-                match l {
-                    DhcpOption::IaAddr(a) if a.valid_lifetime > 0 => {
-                        v.push((LeaseKey::address(a.address), a.valid_lifetime))
-                    }
-                    DhcpOption::IaPrefix(p) if p.valid_lifetime > 0 => v.push((
-                        LeaseKey::prefix(Ipv6Prefix::new(p.prefix, p.prefix_len)),
-                        p.valid_lifetime,
-                    )),
-                    _ => {}
-                }
-            }
-        }
-        v
+        reply
+            .options
+            .ia_leases()
+            .filter(|(_, l)| l.valid_lifetime > 0)
+            .map(|(_, l)| (LeaseKey::of(&l), l.valid_lifetime))
+            .collect()
     }
 
     fn record_held(&mut self, client: u32, reply: &ClientMessage<'_>) -> Vec<(LeaseKey, u32)> {

@@ -189,6 +189,106 @@ pub struct IaPd<'a> {
     pub options: Vec<DhcpOption<'a>>,
 }
 
+/// The three kinds of identity association (RFC 8415 §12: each has its own
+/// IAID space).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IaKind {
+    /// OPTION_IA_NA: non-temporary addresses.
+    Na,
+    /// OPTION_IA_TA: temporary addresses.
+    Ta,
+    /// OPTION_IA_PD: delegated prefixes.
+    Pd,
+}
+
+/// One IA of an option list, whatever its kind (see [`OptionsExt::ias`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IaView<'o, 'a> {
+    /// Which kind.
+    pub kind: IaKind,
+    /// Its IAID.
+    pub iaid: u32,
+    /// T1 (0 for an IA_TA).
+    pub t1: u32,
+    /// T2 (0 for an IA_TA).
+    pub t2: u32,
+    /// Its options (leases, status).
+    pub options: &'o [DhcpOption<'a>],
+}
+
+/// One address or prefix of an IA (see [`IaView::leases`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IaLease<'o, 'a> {
+    /// The address, or the prefix's first address.
+    pub address: Ipv6Addr,
+    /// `None` for an address (IAADDR), the prefix length for an IAPREFIX.
+    pub prefix_len: Option<u8>,
+    /// Preferred lifetime, seconds.
+    pub preferred_lifetime: u32,
+    /// Valid lifetime, seconds.
+    pub valid_lifetime: u32,
+    /// Its options.
+    pub options: &'o [DhcpOption<'a>],
+}
+
+impl<'o, 'a> IaLease<'o, 'a> {
+    /// The IAADDR or IAPREFIX option `o`, as a lease.
+    pub fn of(o: &'o DhcpOption<'a>) -> Option<IaLease<'o, 'a>> {
+        match o {
+            DhcpOption::IaAddr(a) => Some(IaLease {
+                address: a.address,
+                prefix_len: None,
+                preferred_lifetime: a.preferred_lifetime,
+                valid_lifetime: a.valid_lifetime,
+                options: &a.options,
+            }),
+            DhcpOption::IaPrefix(p) => Some(IaLease {
+                address: p.prefix,
+                prefix_len: Some(p.prefix_len),
+                preferred_lifetime: p.preferred_lifetime,
+                valid_lifetime: p.valid_lifetime,
+                options: &p.options,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl<'o, 'a> IaView<'o, 'a> {
+    /// The IA option `o`, as a view.
+    pub fn of(o: &'o DhcpOption<'a>) -> Option<IaView<'o, 'a>> {
+        match o {
+            DhcpOption::IaNa(ia) => Some(IaView {
+                kind: IaKind::Na,
+                iaid: ia.iaid,
+                t1: ia.t1,
+                t2: ia.t2,
+                options: &ia.options,
+            }),
+            DhcpOption::IaTa(ia) => Some(IaView {
+                kind: IaKind::Ta,
+                iaid: ia.iaid,
+                t1: 0,
+                t2: 0,
+                options: &ia.options,
+            }),
+            DhcpOption::IaPd(ia) => Some(IaView {
+                kind: IaKind::Pd,
+                iaid: ia.iaid,
+                t1: ia.t1,
+                t2: ia.t2,
+                options: &ia.options,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Its addresses (IA_NA, IA_TA) or prefixes (IA_PD), in order.
+    pub fn leases(&self) -> impl Iterator<Item = IaLease<'o, 'a>> + 'o {
+        self.options.iter().filter_map(IaLease::of)
+    }
+}
+
 /// OPTION_IAADDR (RFC 8415 §21.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IaAddr<'a> {
@@ -1179,6 +1279,17 @@ pub trait OptionsExt<'a> {
     fn server_id(&self) -> Option<&Duid<'a>>;
     /// The first OPTION_STATUS_CODE.
     fn status(&self) -> Option<&Status<'a>>;
+    /// Every IA_NA, IA_TA and IA_PD, in order.
+    fn ias<'o>(&'o self) -> impl Iterator<Item = IaView<'o, 'a>> + 'o
+    where
+        'a: 'o;
+    /// Every address and prefix of every IA, with its IA, in order.
+    fn ia_leases<'o>(&'o self) -> impl Iterator<Item = (IaView<'o, 'a>, IaLease<'o, 'a>)> + 'o
+    where
+        'a: 'o,
+    {
+        self.ias().flat_map(|ia| ia.leases().map(move |l| (ia, l)))
+    }
 }
 
 impl<'a> OptionsExt<'a> for [DhcpOption<'a>] {
@@ -1209,5 +1320,12 @@ impl<'a> OptionsExt<'a> for [DhcpOption<'a>] {
             DhcpOption::StatusCode(s) => Some(s),
             _ => None,
         })
+    }
+
+    fn ias<'o>(&'o self) -> impl Iterator<Item = IaView<'o, 'a>> + 'o
+    where
+        'a: 'o,
+    {
+        self.iter().filter_map(IaView::of)
     }
 }
