@@ -15,7 +15,7 @@
 //! else, including every message it cannot fully parse, is passed on to
 //! duet, which decides and counts as before:
 //! - it belongs to a quiet subnet (see
-//!   [`duet_core::dhcp::Dhcpv6Server::quiet_links`]): a client's own
+//!   [`duet_core::node::Node::quiet_links`]): a client's own
 //!   message from a link-local source on a quiet interface (the
 //!   interface's first subnet is quiet) or from a global source inside a
 //!   quiet prefix; or a Relay-forward from a single relay whose
