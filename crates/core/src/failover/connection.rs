@@ -203,7 +203,13 @@ impl FailoverEndpoint {
     }
 
     /// Secondary (§6.1.2).
-    pub(super) fn on_connect(&mut self, now: UnixTime, msg: &FailoverMessage<'_>, skewed: bool, db: &mut LeaseDb) {
+    pub(super) fn on_connect(
+        &mut self,
+        now: UnixTime,
+        msg: &FailoverMessage<'_>,
+        skewed: bool,
+        db: &mut LeaseDb,
+    ) {
         let xid = msg.transaction_id;
         if skewed {
             let skew = self.clock_skew.unwrap_or(0);

@@ -521,7 +521,6 @@ impl FailoverEndpoint {
     // ---- prefix balance (§4.2.2) -----------------------------------------
 
     // ---- policy (what DHCPv6 processing may do) --------------------------
-
 }
 
 #[cfg(test)]

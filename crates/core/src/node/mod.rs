@@ -41,7 +41,7 @@ mod tests;
 pub use commit::{CommitPlan, Work};
 pub use setup::{fingerprint, NodeConfig, SCAN_INTERVAL, STARTUP_MARGIN};
 
-use crate::dhcp::{Dhcpv6Server, Drop, Incoming, Outcome, QuietLinks};
+use crate::dhcp::{Dhcpv6Server, Discard, Incoming, Outcome, QuietLinks};
 use crate::failover::{self, CommandError, EndpointRecord, FailoverEndpoint, Relationships};
 use crate::lease::{Lease, LeaseDb, LeaseKey};
 use crate::policy::LeasePolicy;
@@ -511,12 +511,12 @@ impl<R> Node<R> {
         now: Timestamp,
         incoming: Incoming<'_>,
         route: R,
-    ) -> Result<&[u8], Drop> {
+    ) -> Result<&[u8], Discard> {
         if self.failed {
-            return Err(Drop::StoreFailed);
+            return Err(Discard::StoreFailed);
         }
         if self.boot_commit.is_some() {
-            return Err(Drop::Starting);
+            return Err(Discard::Starting);
         }
         let t = now.unix();
         let outcome = match &self.layer {
