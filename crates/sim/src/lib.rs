@@ -166,6 +166,19 @@
 //! ever communicating, so that the pair looks new, §8.6.2). Orphans given
 //! to another client are counted in the statistics, not failed.
 //!
+//! ## Map
+//!
+//! | module | contents |
+//! |---|---|
+//! | `world` | virtual time, the event queue, the fault schedule, the driver of each node |
+//! | [`node`] | one server: its store, clock, crash state, and the sabotage [`node::Sabotaged`] layer |
+//! | [`client`] | RFC 8415 clients |
+//! | [`net`] | the partner link (TCP as segments) |
+//! | [`clock`] | the servers' skewed, drifting clocks |
+//! | `check` | the invariants |
+//! | [`config`] | what a run may do, and the scenario drawn per seed |
+//! | [`trace`] | the event trace, its hash, failure reports |
+//!
 //! ## On failure
 //!
 //! A run stops at the first violation and reports the seed, the step, the
