@@ -24,6 +24,19 @@
 //! | [`net`] | IPv6 prefixes |
 //! | [`time`] | time as the core sees it |
 
+// Everything here acts on data from a wire, a file or a user: no panicking
+// arithmetic, indexing, unwrap or expect outside tests. Provably safe sites
+// use saturating or checked forms (the time types add saturating).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used
+    )
+)]
+
 pub mod alloc;
 pub mod config;
 pub mod dhcp;

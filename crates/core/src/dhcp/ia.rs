@@ -189,7 +189,7 @@ impl Dhcpv6Server {
             .rel
             .and_then(|_| self.db.get(key))
             .filter(|l| l.is_active_for(bk, ctx.now));
-        let desired = ctx.now + s.valid_lifetime;
+        let desired = ctx.now.saturating_add(s.valid_lifetime);
         let cap = ctx
             .rel
             .and_then(|r| ctx.policy.valid_until_cap(r, current, ctx.now));
@@ -201,7 +201,7 @@ impl Dhcpv6Server {
         if valid_until <= ctx.now {
             return None;
         }
-        let preferred_until = (ctx.now + s.preferred_lifetime).min(valid_until);
+        let preferred_until = ctx.now.saturating_add(s.preferred_lifetime).min(valid_until);
         Some((preferred_until, valid_until))
     }
 
@@ -214,7 +214,10 @@ impl Dhcpv6Server {
         };
         match shortest {
             None => (Duration::ZERO, Duration::ZERO),
-            Some(p) if p < s.preferred_lifetime => (p / 2, p * 4 / 5),
+            Some(p) if p < s.preferred_lifetime => (
+                p.checked_div(2).unwrap_or_default(),
+                p.checked_mul(4).and_then(|x| x.checked_div(5)).unwrap_or(p),
+            ),
             Some(_) => (s.renew_time, s.rebind_time),
         }
     }

@@ -253,7 +253,7 @@ impl Dhcpv6Server {
                     .iter()
                     .map(|r| {
                         ranges.push(*r);
-                        ranges.len() - 1
+                        ranges.len().saturating_sub(1)
                     })
                     .collect();
                 let p = cfg
@@ -261,7 +261,7 @@ impl Dhcpv6Server {
                     .iter()
                     .map(|p| {
                         pd_pools.push(*p);
-                        pd_pools.len() - 1
+                        pd_pools.len().saturating_sub(1)
                     })
                     .collect();
                 SubnetState {
@@ -431,7 +431,9 @@ impl Dhcpv6Server {
                     lease.failover.pending_update |= rel.is_some();
                 }
                 // Only the timer moves: nothing to persist.
-                StateTimeout::Later(t) => lease.state_expiration = Some(t.max(now + Duration::from_secs(1))),
+                StateTimeout::Later(t) => {
+                    lease.state_expiration = Some(t.max(now.saturating_add(Duration::from_secs(1))))
+                }
                 StateTimeout::Never => lease.state_expiration = None,
             }
             let persist = matches!(step, StateTimeout::Change(..));

@@ -132,7 +132,10 @@ impl Dhcpv6Server {
         match key.kind {
             LeaseKind::Na => {
                 let odd = u128::from(key.prefix.addr()) & 1 == 1;
-                self.address_classes(ctx)[usize::from(odd)]
+                self.address_classes(ctx)
+                    .get(usize::from(odd))
+                    .copied()
+                    .unwrap_or(false)
             }
             LeaseKind::Pd => self
                 .db

@@ -26,9 +26,11 @@ impl FailoverEndpoint {
             return;
         }
         for (pool, f0, f1, target) in self.balance_targets(db) {
-            let threshold = ((f0 + f1) / 20).max(1);
+            let threshold = (f0.saturating_add(f1) / 20).max(1);
             if f1.saturating_add(threshold) <= target {
-                let n = usize::try_from(target - f1).unwrap_or(usize::MAX).min(4096);
+                let n = usize::try_from(target.saturating_sub(f1))
+                    .unwrap_or(usize::MAX)
+                    .min(4096);
                 let picks = db
                     .pd_pools()
                     .get(pool)
@@ -55,7 +57,9 @@ impl FailoverEndpoint {
                     }
                 }
             } else if f1 > target.saturating_add(threshold) {
-                let n = usize::try_from(f1 - target).unwrap_or(usize::MAX).min(4096);
+                let n = usize::try_from(f1.saturating_sub(target))
+                    .unwrap_or(usize::MAX)
+                    .min(4096);
                 let picks = db
                     .pd_pools()
                     .get(pool)

@@ -148,7 +148,9 @@ impl FailoverEndpoint {
     pub fn handle_message(&mut self, now: UnixTime, msg: &FailoverMessage<'_>, db: &mut LeaseDb) {
         self.last_received = now;
         let sent = UnixTime::from_abs(msg.sent_time, now);
-        let skew = i64::try_from(sent.secs()).unwrap_or(0) - i64::try_from(now.secs()).unwrap_or(0);
+        let skew = i64::try_from(sent.secs())
+            .unwrap_or(0)
+            .saturating_sub(i64::try_from(now.secs()).unwrap_or(0));
         self.clock_skew = Some(skew);
         let skewed = skew.unsigned_abs() > MAX_TIME_SKEW;
         use FailoverMessageType as T;

@@ -24,7 +24,9 @@ impl FailoverEndpoint {
         .into_iter()
         .max()
         .unwrap_or(now);
-        (latest + self.mclt).max(l.start_time_of_state + self.mclt)
+        latest
+            .saturating_add(self.mclt)
+            .max(l.start_time_of_state.saturating_add(self.mclt))
     }
 
     pub(super) fn responsiveness(&self) -> Responsiveness {
@@ -52,7 +54,9 @@ impl FailoverEndpoint {
         }
         // §4.2.1 and A17: only the own half, in every state.
         let mut c = [false, false];
-        c[self.own_class()] = true;
+        if let Some(own) = c.get_mut(self.own_class()) {
+            *own = true;
+        }
         c
     }
 
@@ -70,10 +74,10 @@ impl FailoverEndpoint {
         // perhaps before our allocation reaches it (found by duet-sim,
         // seed 42064).
         if self.state == ServerState::PartnerDown
-            && now >= self.state_since + self.mclt
+            && now >= self.state_since.saturating_add(self.mclt)
             && !self.partner_recovering()
         {
-            vec![own, 1 - own]
+            vec![own, 1usize.saturating_sub(own)]
         } else {
             vec![own]
         }
@@ -109,17 +113,22 @@ impl FailoverEndpoint {
         }
         // §4.4: never beyond what the partner acknowledged plus MCLT.
         let acked = lease.map_or(UnixTime::ZERO, |l| l.failover.acked_partner_lifetime);
-        Some(acked.max(now) + self.mclt)
+        Some(acked.max(now).saturating_add(self.mclt))
     }
 
     pub(super) fn retire(&self, event: Retire, now: UnixTime) -> (LeaseState, Option<UnixTime>) {
         let state = match event {
             Retire::Expired => LeaseState::Expired,
             Retire::Released => LeaseState::Released,
-            Retire::Declined => return (LeaseState::Abandoned, Some(now + Duration::from_secs(86_400))),
+            Retire::Declined => {
+                return (
+                    LeaseState::Abandoned,
+                    Some(now.saturating_add(Duration::from_secs(86_400))),
+                )
+            }
         };
         if self.state == ServerState::PartnerDown {
-            (state, Some(now + self.mclt))
+            (state, Some(now.saturating_add(self.mclt)))
         } else {
             (state, None)
         }
@@ -177,7 +186,7 @@ impl LeasePolicy for Relationships {
     fn partner_lifetime(&self, _rel: usize, desired: Duration, t1: Duration, now: UnixTime) -> UnixTime {
         // §4.4.1's scheme: far enough ahead for the next renewal at T1 to
         // get the full desired lifetime.
-        now + t1 + desired
+        now.saturating_add(t1).saturating_add(desired)
     }
 
     fn retire(&self, rel: usize, event: Retire, now: UnixTime) -> (LeaseState, Option<UnixTime>) {

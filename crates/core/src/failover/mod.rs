@@ -310,7 +310,7 @@ impl FailoverEndpoint {
             mclt,
             state: ServerState::Startup,
             state_since: now,
-            startup: Some((previous, now + cfg.startup_time)),
+            startup: Some((previous, now.saturating_add(cfg.startup_time))),
             partner_state: record.and_then(|r| state_from_u8(r.partner_state)),
             partner_state_since: record.map_or(UnixTime::ZERO, |r| r.partner_state_since),
             partner_flags: 0,
@@ -332,7 +332,7 @@ impl FailoverEndpoint {
             in_flight: BTreeMap::new(),
             in_flight_keys: BTreeMap::new(),
             wait_scan: BTreeSet::new(),
-            next_scan: now + cfg.scan_interval,
+            next_scan: now.saturating_add(cfg.scan_interval),
             updreq_sent: None,
             updreq_all: false,
             download_pending: record.is_some_and(|r| r.download_pending),
@@ -439,18 +439,18 @@ impl FailoverEndpoint {
             self.comms_lost_at,
             self.conn,
         ) {
-            t.push(lost + apd);
+            t.push(lost.saturating_add(apd));
         }
         if matches!(
             self.conn,
             Conn::Established { .. } | Conn::AwaitConnect | Conn::AwaitConnectReply
         ) {
-            t.push(self.last_received + self.cfg.keepalive);
+            t.push(self.last_received.saturating_add(self.cfg.keepalive));
         }
         // CONTACT only on an established connection (handle_timeout sends
         // none before), so no timer that nothing would ever advance.
         if matches!(self.conn, Conn::Established { .. }) {
-            t.push(self.last_sent + self.send_interval());
+            t.push(self.last_sent.saturating_add(self.send_interval()));
         }
         t.into_iter().min()
     }
@@ -475,7 +475,10 @@ impl FailoverEndpoint {
     // ---- helpers ---------------------------------------------------------
 
     fn send_interval(&self) -> Duration {
-        (self.partner_keepalive / CONTACTS_PER_KEEPALIVE).max(Duration::from_secs(1))
+        self.partner_keepalive
+            .checked_div(CONTACTS_PER_KEEPALIVE)
+            .unwrap_or_default()
+            .max(Duration::from_secs(1))
     }
 
     fn xid(&mut self) -> TransactionId {

@@ -66,7 +66,7 @@ impl FailoverEndpoint {
             .relationship_leases(db)
             .into_iter()
             .filter_map(|l| {
-                let end = l.failover.expiration_time + mclt;
+                let end = l.failover.expiration_time.saturating_add(mclt);
                 let hold = l.binding.is_some()
                     && matches!(l.state, LeaseState::Active | LeaseState::Expired)
                     && l.failover.expiration_time > UnixTime::ZERO

@@ -230,7 +230,7 @@ impl super::FailoverEndpoint {
                     self.recover_wait_until = Some(now);
                 } else {
                     let failure = self.last_operating.unwrap_or(self.started_at);
-                    self.recover_wait_until = Some(failure + self.mclt);
+                    self.recover_wait_until = Some(failure.saturating_add(self.mclt));
                 }
             }
             _ => {}
@@ -274,7 +274,7 @@ impl super::FailoverEndpoint {
             self.conn,
             Conn::Established { .. } | Conn::AwaitConnect | Conn::AwaitConnectReply
         ) {
-            if now >= self.last_received + self.cfg.keepalive {
+            if now >= self.last_received.saturating_add(self.cfg.keepalive) {
                 self.close(
                     format!(
                         "nothing heard from the partner for {} s",
@@ -284,7 +284,7 @@ impl super::FailoverEndpoint {
                     db,
                 );
             } else if matches!(self.conn, Conn::Established { .. })
-                && now >= self.last_sent + self.send_interval()
+                && now >= self.last_sent.saturating_add(self.send_interval())
             {
                 self.simple(FailoverMessageType::Contact, None, now);
             }
@@ -303,7 +303,7 @@ impl super::FailoverEndpoint {
             self.comms_lost_at,
             self.conn,
         ) {
-            if now >= lost + apd {
+            if now >= lost.saturating_add(apd) {
                 self.note(format!(
                     "auto-partner-down after {} s without the partner",
                     apd.as_secs()
@@ -312,7 +312,7 @@ impl super::FailoverEndpoint {
             }
         }
         if now >= self.next_scan {
-            self.next_scan = now + self.cfg.scan_interval;
+            self.next_scan = now.saturating_add(self.cfg.scan_interval);
             if self.may_send_updates() {
                 let keys: Vec<LeaseKey> = std::mem::take(&mut self.wait_scan).into_iter().collect();
                 for k in keys {

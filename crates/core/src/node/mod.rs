@@ -436,7 +436,7 @@ impl<R> Node<R> {
             outbox_due: None,
             events: VecDeque::new(),
             last_operating: None,
-            next_heartbeat: now + HEARTBEAT,
+            next_heartbeat: now.saturating_add(HEARTBEAT),
             timers_ran: None,
             boot_commit: None,
             flushing: false,
@@ -650,7 +650,7 @@ impl<R> Node<R> {
             }
         }
         if now >= self.next_heartbeat {
-            self.next_heartbeat = now + HEARTBEAT;
+            self.next_heartbeat = now.saturating_add(HEARTBEAT);
             self.pending.meta.push(last_operating_meta(t));
             self.last_operating = Some(t.secs());
             self.want(Work::Quiet, now);
