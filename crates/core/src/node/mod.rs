@@ -170,6 +170,17 @@ pub enum NodeEvent {
     },
 }
 
+/// What waits in a node (see [`Node::backlog`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Replies not yet sent.
+    pub replies: usize,
+    /// Partner messages and closes not yet sent.
+    pub partner: usize,
+    /// Lease records of the pending commit.
+    pub records: usize,
+}
+
 /// What [`Node::boot`] found in the store.
 #[derive(Debug, Default)]
 pub struct BootReport {
@@ -493,6 +504,32 @@ impl<R> Node<R> {
     /// Whether a commit was handed out and not yet reported.
     pub fn commit_in_flight(&self) -> bool {
         self.in_flight.is_some()
+    }
+
+    /// What waits in the node now: replies held for a commit or ready to
+    /// leave, partner messages held or waiting for their group, and lease
+    /// records not yet handed out in a commit.
+    pub fn backlog(&self) -> Backlog {
+        let in_flight = self.in_flight.as_ref();
+        let ready_replies = self.ready.iter().filter(|t| matches!(t, Transmit::Reply(_))).count();
+        Backlog {
+            replies: self
+                .pending
+                .held
+                .replies
+                .len()
+                .saturating_add(in_flight.map_or(0, |c| c.held.replies.len()))
+                .saturating_add(ready_replies),
+            partner: self
+                .pending
+                .held
+                .partner
+                .len()
+                .saturating_add(in_flight.map_or(0, |c| c.held.partner.len()))
+                .saturating_add(self.outbox.len())
+                .saturating_add(self.ready.len().saturating_sub(ready_replies)),
+            records: self.pending.records.len(),
+        }
     }
 
     /// Whether anything waits: a commit pending or in flight, or something
