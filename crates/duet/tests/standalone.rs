@@ -956,8 +956,17 @@ fn a_relayed_request_with_two_thousand_ias_leaves_the_pool_to_others() {
         assert_eq!(granted, 32, "{kind}: IAs served");
     }
     let leases = server.leases();
-    let active = |k: &str| leases.iter().filter(|l| l.kind == k && l.state == "active").count();
-    assert_eq!((active("na"), active("pd")), (32, 32), "the pools are not emptied");
+    let active = |k: &str| {
+        leases
+            .iter()
+            .filter(|l| l.kind == k && l.state == "active")
+            .count()
+    };
+    assert_eq!(
+        (active("na"), active("pd")),
+        (32, 32),
+        "the pools are not emptied"
+    );
     let dh = Dhclient::start(&lab, "dhclient", &["-N", "-P"]);
     let bound = dh.wait_event("BOUND6", 1, Duration::from_secs(20));
     let addr = bound.get("new_ip6_address").cloned().expect("address");

@@ -511,7 +511,11 @@ impl<R> Node<R> {
     /// records not yet handed out in a commit.
     pub fn backlog(&self) -> Backlog {
         let in_flight = self.in_flight.as_ref();
-        let ready_replies = self.ready.iter().filter(|t| matches!(t, Transmit::Reply(_))).count();
+        let ready_replies = self
+            .ready
+            .iter()
+            .filter(|t| matches!(t, Transmit::Reply(_)))
+            .count();
         Backlog {
             replies: self
                 .pending
