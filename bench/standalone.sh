@@ -9,7 +9,7 @@
 #             duet       = target/release/duet, data-dir on $RUN (disk; one fdatasync per batch)
 #             duet-tmpfs = the same with data-dir on /dev/shm (fdatasync is ~free: the cost of
 #                          durability is the difference)        [diagnostic, not in the default]
-#             bare       = crates/duet/examples/bare_responder.rs: no allocation logic, no lease
+#             bare       = bench/bare-responder/src/main.rs: no allocation logic, no lease
 #                          table, one blocking socket, one fdatasync'd 128-byte record per Reply
 #                          (the "bare responder": what an exchange costs on this machine
 #                          before any server logic)      [calibration, not in the default]
@@ -65,7 +65,7 @@ DURATION=${DURATION:-6}; REPEATS=${REPEATS:-3}; CLIENTS=${CLIENTS:-100000}
 LEASE_TYPE=${LEASE_TYPE:-address-only}
 RUN=${RUN:-/tmp/duet-bench}; OUT=${OUT:-$HERE/results}; TAG=${TAG:-standalone}
 DUET=${DUET:-$ROOT/target/release/duet}; DUET_LOG=${DUET_LOG:-info}
-BARE=${BARE:-$ROOT/target/release/examples/bare_responder}  # cargo build --release -p duet --example bare_responder
+BARE=${BARE:-$ROOT/target/release/bare_responder}  # cargo build --release -p duet-bench-bare
 KEA_DHCP6=${KEA_DHCP6:-/usr/sbin/kea-dhcp6}; PERFDHCP=${PERFDHCP:-/usr/sbin/perfdhcp}
 MT_THREADS=${MT_THREADS:-2}; MT_QUEUE=${MT_QUEUE:-64}
 EXIT_WAIT_US=${EXIT_WAIT_US:-}; WFLAG=""; [ -n "$EXIT_WAIT_US" ] && WFLAG="-W $EXIT_WAIT_US"
@@ -350,7 +350,7 @@ for s in $SERVERS; do
   case $s in
     duet*) [ -x "$DUET" ] || { echo "no $DUET: cargo build --release -p duet" >&2; exit 1; } ;;
     kea*) [ -x "$KEA_DHCP6" ] || { echo "no $KEA_DHCP6 (Debian kea-dhcp6-server)" >&2; exit 1; } ;;
-    bare*) [ -x "$BARE" ] || { echo "no $BARE: cargo build --release -p duet --example bare_responder" >&2; exit 1; } ;;
+    bare*) [ -x "$BARE" ] || { echo "no $BARE: cargo build --release -p duet-bench-bare" >&2; exit 1; } ;;
   esac
 done
 [ -x "$PERFDHCP" ] || { echo "no $PERFDHCP (Debian kea-admin)" >&2; exit 1; }

@@ -36,7 +36,7 @@ impl FreeSet {
         let mut s = FreeSet::new();
         if start <= end {
             s.intervals.insert(start, end);
-            s.count = (end - start).saturating_add(1);
+            s.count = end.saturating_sub(start).saturating_add(1);
         }
         s
     }
@@ -74,10 +74,10 @@ impl FreeSet {
         };
         self.intervals.remove(&s);
         if s < i {
-            self.intervals.insert(s, i - 1);
+            self.intervals.insert(s, i.saturating_sub(1));
         }
         if i < e {
-            self.intervals.insert(i + 1, e);
+            self.intervals.insert(i.saturating_add(1), e);
         }
         self.count = self.count.saturating_sub(1);
         true
@@ -146,11 +146,15 @@ impl AddressRangeSet {
         let (s, e) = (u128::from(start), u128::from(end));
         let class = |c: u128| {
             // indices k with 2k + c in [s, e]
-            let lo = if s <= c { 0 } else { (s - c).div_ceil(2) };
+            let lo = if s <= c {
+                0
+            } else {
+                s.saturating_sub(c).div_ceil(2)
+            };
             if e < c {
                 return FreeSet::new();
             }
-            let hi = (e - c) / 2;
+            let hi = e.saturating_sub(c) / 2;
             FreeSet::interval(lo, hi)
         };
         AddressRangeSet {
@@ -166,7 +170,7 @@ impl AddressRangeSet {
         let lo = if self.start <= c {
             0
         } else {
-            (self.start - c).div_ceil(2)
+            self.start.saturating_sub(c).div_ceil(2)
         };
         let hi = self.end.saturating_sub(c) / 2;
         (lo, hi)
@@ -179,7 +183,9 @@ impl AddressRangeSet {
 
     /// Number of addresses in the range.
     pub fn size(&self) -> u128 {
-        (self.end - self.start).saturating_add(1)
+        self.end
+            .checked_sub(self.start)
+            .map_or(0, |d| d.saturating_add(1))
     }
 
     /// Free addresses in class `c` (0 even, 1 odd).
@@ -236,13 +242,13 @@ impl AddressRangeSet {
         except: &[Ipv6Addr],
     ) -> Option<Ipv6Addr> {
         let first = usize::from(random & 1 == 1);
-        for c in [first, 1 - first] {
+        for c in [first, first ^ 1] {
             if !classes.get(c).copied().unwrap_or(false) {
                 continue;
             }
             let (lo, hi) = self.class_bounds(c);
             let span = hi.saturating_sub(lo).saturating_add(1);
-            let mut hint = lo.saturating_add((random >> 1) % span.max(1));
+            let mut hint = lo.saturating_add((random >> 1).checked_rem(span).unwrap_or(0));
             let Some(set) = self.free.get_mut(c) else { continue };
             // Each reserved IID is removed once, and the members are met in
             // cyclic order from `hint`, so after `except.len() + 1` excluded
@@ -283,7 +289,7 @@ impl PrefixPoolSet {
         let last = if bits >= 128 {
             u128::MAX
         } else {
-            (1u128 << bits) - 1
+            (1u128 << bits).saturating_sub(1)
         };
         PrefixPoolSet {
             prefix,
@@ -345,7 +351,7 @@ impl PrefixPoolSet {
     /// Marks `p` free and owned by class `c`; returns whether it changed.
     pub fn release(&mut self, p: &Ipv6Prefix, c: usize) -> bool {
         let Some(i) = self.index(p) else { return false };
-        let other = 1 - c.min(1);
+        let other = c.min(1) ^ 1;
         let moved = self.free.get_mut(other).is_some_and(|f| f.remove(i));
         self.free.get_mut(c.min(1)).is_some_and(|f| f.insert(i)) || moved
     }
@@ -371,7 +377,7 @@ impl PrefixPoolSet {
             if bits >= 128 {
                 u128::MAX
             } else {
-                (1u128 << bits) - 1
+                (1u128 << bits).saturating_sub(1)
             }
         };
         let mut hint = random & size_mask;

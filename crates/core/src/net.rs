@@ -33,7 +33,8 @@ fn mask(len: u8) -> u128 {
     match len {
         0 => 0,
         l if l >= 128 => u128::MAX,
-        l => u128::MAX << (128 - u32::from(l)),
+        // 1..=127: a shift of 1..=127.
+        l => u128::MAX << 128u32.saturating_sub(u32::from(l)),
     }
 }
 
@@ -87,11 +88,11 @@ impl Ipv6Prefix {
         if sub_len < self.len || sub_len > 128 {
             return None;
         }
-        let bits = u32::from(sub_len - self.len);
+        let bits = u32::from(sub_len.saturating_sub(self.len));
         if bits < 128 && index >> bits != 0 {
             return None;
         }
-        let shift = 128 - u32::from(sub_len);
+        let shift = 128u32.saturating_sub(u32::from(sub_len));
         let offset = if shift >= 128 { 0 } else { index << shift };
         Some(Ipv6Prefix::new(
             Ipv6Addr::from(u128::from(self.addr) | offset),
@@ -104,8 +105,9 @@ impl Ipv6Prefix {
         if !self.covers(sub) {
             return None;
         }
-        let shift = 128 - u32::from(sub.len);
-        let rel = u128::from(sub.addr) - u128::from(self.addr);
+        let shift = 128u32.saturating_sub(u32::from(sub.len));
+        // `self` covers `sub`: sub.addr >= self.addr.
+        let rel = u128::from(sub.addr).saturating_sub(u128::from(self.addr));
         Some(if shift >= 128 { 0 } else { rel >> shift })
     }
 }

@@ -138,7 +138,10 @@ impl LeasePolicy for Standalone {
     fn retire(&self, _rel: usize, event: Retire, now: UnixTime) -> (LeaseState, Option<UnixTime>) {
         match event {
             Retire::Expired | Retire::Released => (LeaseState::Free, None),
-            Retire::Declined => (LeaseState::Abandoned, Some(now + self.decline_probation)),
+            Retire::Declined => (
+                LeaseState::Abandoned,
+                Some(now.saturating_add(self.decline_probation)),
+            ),
         }
     }
 

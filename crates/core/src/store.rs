@@ -154,7 +154,7 @@ impl<S: LeaseStore> LeaseStore for FaultyStore<S> {
 
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if self.fail_next > 0 {
-            self.fail_next -= 1;
+            self.fail_next = self.fail_next.saturating_sub(1);
             return Err(StoreError::Injected("commit failed".into()));
         }
         self.inner.commit(batch)

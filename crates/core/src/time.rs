@@ -107,13 +107,20 @@ impl Timestamp {
     }
 }
 
-impl Add<Duration> for Timestamp {
-    type Output = Timestamp;
-    fn add(self, d: Duration) -> Timestamp {
+impl Timestamp {
+    /// `self + d`, saturating.
+    pub fn saturating_add(self, d: Duration) -> Timestamp {
         Timestamp(
             self.0
                 .saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
         )
+    }
+}
+
+impl Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        self.saturating_add(d)
     }
 }
 

@@ -887,3 +887,90 @@ fn a_burst_of_answers_is_paced_and_none_is_lost() {
     let paced = c.get("replies-paced");
     assert!((30..=40).contains(&paced), "replies-paced = {paced}: {}", c.0);
 }
+
+/// A relay agent's Relay-forward of a Request with 2,000 IAs of one kind:
+/// `bigrelay.py KIND SERVER_ADDR SERVER_DUID_HEX`; prints the size of the
+/// Relay-reply it got (0: none within 5 s) and the number of IAs in it
+/// with a lease.
+const BIG_RELAY: &str = r#"
+import socket, struct, sys
+kind, server, sduid = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])
+def opt(code, data):
+    return struct.pack("!HH", code, len(data)) + data
+duid = bytes.fromhex("000300010200000000aa")
+ias = b""
+for iaid in range(2000):
+    ias += opt(25 if kind == "pd" else 3, struct.pack("!III", iaid, 0, 0))
+req = bytes([3, 0x12, 0x34, 0x56]) + opt(1, duid) + opt(2, sduid) + opt(8, b"\0\0") + ias
+link = socket.inet_pton(socket.AF_INET6, "2001:db8:1::1")
+peer = socket.inet_pton(socket.AF_INET6, "fe80::99")
+fwd = bytes([12, 0]) + link + peer + opt(18, b"port-7") + opt(9, req)
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 547))
+s.settimeout(5)
+s.sendto(fwd, (server, 547))
+try:
+    rep, _ = s.recvfrom(70000)
+except socket.timeout:
+    print(0, 0)
+    raise SystemExit
+# Relay-reply: type, hop, link, peer, then options; find RELAY_MSG (9).
+def options(b):
+    out = []
+    while len(b) >= 4:
+        c, l = struct.unpack("!HH", b[:4])
+        out.append((c, b[4:4 + l]))
+        b = b[4 + l:]
+    return out
+inner = dict(options(rep[34:]))[9]
+granted = 0
+for c, d in options(inner[4:]):
+    if c in (3, 25) and any(cc in (5, 26) for cc, _ in options(d[12:])):
+        granted += 1
+print(len(rep), granted)
+"#;
+
+/// Issue 30 point 2 on the wire: a relay's Request with 2,000 IA_NAs, then
+/// one with 2,000 IA_PDs, against a pool of 64 addresses and 64 prefixes.
+/// The server answers within a datagram, serves at most 32 IAs, does not
+/// empty the pools, and a real client is served afterwards.
+#[test]
+fn a_relayed_request_with_two_thousand_ias_leaves_the_pool_to_others() {
+    let lab = Lab::new();
+    let config = lab.path("small.toml");
+    let text = server_config(&lab.path("data"), Timers::Default, "")
+        .replace(POOL_END, "2001:db8:1::103f")
+        .replace(PD_POOL, "2001:db8:8000::/50");
+    fs::write(&config, text).expect("write config");
+    let mut server = Server::start(&lab, &config);
+    let duid = server.status()["server"]["duid"]
+        .as_str()
+        .expect("server DUID")
+        .to_string();
+    for kind in ["na", "pd"] {
+        let out = lab.python_cli(BIG_RELAY, &[kind, SRV_ADDR, &duid], Duration::from_secs(20));
+        let v: Vec<u64> = out.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let (size, granted) = (v[0], v[1]);
+        assert!(size > 0, "{kind}: no Relay-reply\n{}", server.log());
+        assert!(size <= 65_527, "{kind}: a {size}-byte reply");
+        assert_eq!(granted, 32, "{kind}: IAs served");
+    }
+    let leases = server.leases();
+    let active = |k: &str| {
+        leases
+            .iter()
+            .filter(|l| l.kind == k && l.state == "active")
+            .count()
+    };
+    assert_eq!(
+        (active("na"), active("pd")),
+        (32, 32),
+        "the pools are not emptied"
+    );
+    let dh = Dhclient::start(&lab, "dhclient", &["-N", "-P"]);
+    let bound = dh.wait_event("BOUND6", 1, Duration::from_secs(20));
+    let addr = bound.get("new_ip6_address").cloned().expect("address");
+    assert!(find(&server.leases(), &addr).is_some_and(|l| l.state == "active"));
+    let st = server.stop();
+    assert!(st.success(), "exit status after SIGTERM: {st}\n{}", server.log());
+}

@@ -8,7 +8,7 @@
 
 use crate::world::{binding_of, Datagram, Holding, Orphan, World};
 use crate::Invariant;
-use duet_core::dhcp::Drop;
+use duet_core::dhcp::Discard;
 use duet_core::lease::{BindingKey, Lease, LeaseKey, LeaseKind, LeaseState};
 use duet_core::time::UnixTime;
 use duet_wire::OptionsExt;
@@ -343,7 +343,7 @@ impl World {
         node: usize,
         d: &Datagram,
         obliged: &[LeaseKey],
-        out: &Result<Vec<u8>, Drop>,
+        out: &Result<Vec<u8>, Discard>,
     ) {
         if obliged.is_empty() {
             return;

@@ -1,8 +1,8 @@
 //! # duet-sim
 //!
-//! A deterministic simulator that drives duet's **real** sans-IO core — the
-//! DHCPv6 processing ([`duet_core::dhcp::Dhcpv6Server`]) and the RFC 8156
-//! failover engine ([`duet_core::failover::Relationships`]) over a
+//! A deterministic simulator that drives the driver duet ships —
+//! [`duet_core::node::Node`], with its DHCPv6 processing, its RFC 8156
+//! failover endpoint and its commit plan, over a
 //! [`duet_core::store::MemoryStore`] — for a primary and a secondary, many
 //! RFC 8415 clients, and a schedule of crashes, partitions, message loss
 //! and clock skew, and checks five safety and liveness invariants after
@@ -43,8 +43,9 @@
 //!   T1, Rebind to any server at T2, Release at the end of some sessions,
 //!   Decline of a new address now and then (and of the same address again
 //!   if it is offered within ten minutes: the duplicate is still on the
-//!   link); they ask for an address, a
-//!   prefix or both, come and go, and come back with the same DUID. A
+//!   link); they ask for one to three addresses and up to two prefixes,
+//!   each in an IA of its own and all in the same messages, come and go,
+//!   and come back with the same DUID. A
 //!   client's own view of what it holds (until the valid lifetime ends,
 //!   counted from the *first* transmission of the exchange) is what the
 //!   invariants judge.
@@ -61,18 +62,21 @@
 //!
 //! ## The driver and the durable point
 //!
-//! The world runs the core as the daemon must: for each piece of work (a
-//! client datagram, a failover message, a timer) it processes, **commits**
-//! to the store what the work changed (the Reply's lease changes, or the
-//! endpoint's `poll_persist`, always with the last time of operation), and
-//! only then sends (the Reply, then `leases_changed` and the endpoint's
-//! `poll_transmit`). A crash comes either between two pieces of work, or
-//! *armed* at the next durable point: **before the commit** (the work's
-//! in-memory effects are lost with the process, nothing is sent) or
-//! **after the commit** (durable, but nothing is sent). A restarted server
-//! is rebuilt from its store alone; a *wiped* one from an empty store.
-//! Crashes take down the process (the kernel sends FIN) or the whole
-//! machine (silence).
+//! Each server is a [`duet_core::node::Node`] driven in the daemon's order
+//! (`world::World::drive`): after every input (a client datagram, a
+//! failover message, a connection event, a timer) every commit the node
+//! hands out is made durable in the store and reported, then what the node
+//! releases is sent (replies, partner frames, closes), then its events are
+//! acted on and its next wake-up scheduled. The node's commit plan runs as
+//! in the daemon (a BNDREPLY's bookkeeping waits up to a second for a
+//! commit to ride on, partner messages leave in groups), so its
+//! acknowledgement-only path is simulated too. A crash comes either between
+//! two pieces of work, or *armed* at the next durable point: **before the
+//! commit** (the work's in-memory effects are lost with the process,
+//! nothing is sent) or **after the commit** (durable, but nothing is sent).
+//! A restarted server is rebuilt from its store alone; a *wiped* one from an
+//! empty store. Crashes take down the process (the kernel sends FIN) or the
+//! whole machine (silence).
 //!
 //! ## The fault model, and PARTNER-DOWN
 //!
@@ -112,8 +116,9 @@
 //! which is the same as after every step.
 //!
 //! 1. **No double holding** — no two clients believe at the same time that
-//!    they hold the same address or overlapping prefixes (checked when a
-//!    client takes a lease).
+//!    they hold the same address or overlapping prefixes, and no client
+//!    holds one lease in two of its IAs (checked when a client takes a
+//!    lease).
 //! 2. **Consistent stores** — no store holds two live (ACTIVE, not
 //!    expired) bindings that overlap, and a resource live in both stores
 //!    is bound to the same client in both (checked at every commit). The
@@ -161,6 +166,19 @@
 //! ever communicating, so that the pair looks new, §8.6.2). Orphans given
 //! to another client are counted in the statistics, not failed.
 //!
+//! ## Map
+//!
+//! | module | contents |
+//! |---|---|
+//! | `world` | virtual time, the event queue, the fault schedule, the driver of each node |
+//! | [`node`] | one server: its store, clock, crash state, and the sabotage [`node::Sabotaged`] layer |
+//! | [`client`] | RFC 8415 clients |
+//! | [`net`] | the partner link (TCP as segments) |
+//! | [`clock`] | the servers' skewed, drifting clocks |
+//! | `check` | the invariants |
+//! | [`config`] | what a run may do, and the scenario drawn per seed |
+//! | [`trace`] | the event trace, its hash, failure reports |
+//!
 //! ## On failure
 //!
 //! A run stops at the first violation and reports the seed, the step, the
@@ -169,10 +187,12 @@
 //!
 //! ## Sabotage
 //!
-//! Test-only switches break the system on purpose, to show the checker
-//! bites ([`SabotageSet`]): (a) the engine ignores the MCLT rule and
-//! (c) allocates from both address halves (duet-core's `sabotage` feature),
-//! (b) the driver sends the Reply before the commit.
+//! Switches break the system on purpose, to show the checker bites
+//! ([`SabotageSet`]). They are applied through the node's
+//! [`duet_core::node::Layer`] — a wrapper of the lease policy and a switch
+//! of its release rule — so nothing test-only is compiled into duet-core:
+//! (a) no MCLT cap, (b) a Reply released before its commit, (c) both
+//! address halves, (d) two IAs of one message given the same lease.
 
 mod check;
 pub mod client;

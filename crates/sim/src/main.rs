@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: duet-sim [--seeds N] [--start S] [--seed S] [--trace] [--faults LIST]
-                [--sabotage mclt,durable,halves] [--chaos-secs N] [--max-clients N]
+                [--sabotage mclt,durable,halves,ias] [--chaos-secs N] [--max-clients N]
                 [--skew-bound-ms N] [--threads N] [--tail N] [--keep-going]
 
   --seeds N        run seeds S..S+N (default 1000)
@@ -20,7 +20,7 @@ usage: duet-sim [--seeds N] [--start S] [--seed S] [--trace] [--faults LIST]
   --faults LIST    all (default), none, or a comma list of: crash, wipe, partition,
                    reset, partner-delay, client-loss, client-dup, client-delay, skew,
                    drift, operator-pd, auto-pd (\"all,-partition\" removes one)
-  --sabotage LIST  break the system on purpose: mclt, durable, halves
+  --sabotage LIST  break the system on purpose: mclt, durable, halves, ias
   --chaos-secs N   virtual seconds of faults per seed (default 10800)
   --threads N      worker threads (default: available parallelism)
   --keep-going     do not stop at the first failing seed

@@ -9,6 +9,13 @@
 //! last-writer-wins) into memory; when it has grown to several times the
 //! live data it is compacted into a fresh file that replaces it by rename.
 //!
+//! ## Map
+//!
+//! | module | contents |
+//! |---|---|
+//! | `journal` | [`JournalStore`]: open and replay, commit, compaction, the tail set aside |
+//! | `format` | the file header and the record framing (CRC, length, payload) |
+//!
 //! ## What it never does
 //!
 //! * **Never uses bytes it cannot verify.** Every record carries a CRC; the

@@ -20,7 +20,7 @@
 //! | `server.interfaces` | `[]` | links to serve on-link clients on (join ff02::1:2) |
 //! | `server.listen` | `[]` | extra unicast sockets, `"[2001:db8::1]:547"`; port defaults to 547 |
 //! | `server.queue-size` | 4096 | datagrams the receive queue holds (each socket's receive buffer, 1 KiB per datagram); what overflows it is dropped and counted (`socket-drops`) |
-//! | `server.batch-max` | 256 | most requests committed to the store in one batch |
+//! | `server.batch-max` | 256 | most datagrams read and processed in one round before the server commits and answers |
 //! | `server.commit-window-us` | 0 | how long the store writer waits for more requests before a commit, µs (0: commit as soon as the previous one is done) |
 //! | `server.send-rate` | 40000 | datagrams per second the server sends to clients and relays back to back at most; a burst beyond it (the requests that queued during a slow fdatasync) leaves paced instead of overflowing the receiver's socket (0: no pacing) |
 //! | `server.send-burst` | 64 | datagrams that may leave back to back before pacing starts |
@@ -146,8 +146,10 @@ pub struct ServerConfig {
     /// datagrams beyond it are dropped by the kernel and counted
     /// (`counters.socket-drops`).
     pub queue_size: usize,
-    /// `batch-max` (default 256): most requests whose bindings are made
-    /// durable in one store commit.
+    /// `batch-max` (default 256): most datagrams read and processed in one
+    /// round of the processing loop; after each round the server commits
+    /// what is due and answers. A larger round groups more replies into one
+    /// fdatasync under load, at the cost of latency for the first of them.
     pub batch_max: usize,
     /// `commit-window-us` (default 0): after the first request of a batch,
     /// how long the store writer waits for more before it commits — fewer

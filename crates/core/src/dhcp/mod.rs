@@ -1,16 +1,42 @@
-//! DHCPv6 server message processing (RFC 8415 §16, §18.3, §19), sans-IO.
+//! DHCPv6 server message processing (RFC 8415), sans-IO.
 //!
 //! [`Dhcpv6Server::handle`] takes one received datagram (bytes, source,
 //! arrival interface, whether it was multicast) and `now`, and returns an
-//! [`Outcome`]: either a reason to drop it, or a reply with the destination
+//! [`Outcome`]: either why it is discarded, or a reply with its destination
 //! and the lease records it changed. The caller must make those records
-//! durable before sending the reply (RFC 7031 §2 "stable storage"): the
-//! in-memory [`LeaseDb`] already holds them, so later requests see them.
+//! durable before sending the reply (RFC 7031 §2 "stable storage";
+//! [`crate::node::Node`] does): the in-memory [`LeaseDb`] already holds
+//! them, so later requests see them.
+//!
+//! # Where each part of RFC 8415 lives
+//!
+//! | file | RFC 8415 |
+//! |---|---|
+//! | `process.rs` | one datagram: decode, dispatch by message type, encode before writing |
+//! | `validate.rs` | §16: messages a server discards |
+//! | `link.rs` | §13.1: the client's link and subnet |
+//! | `relay.rs` | §19: Relay-forward in, Relay-reply out |
+//! | `ia.rs` | §21.4, §21.5, §21.21: the IAs of a message, caps, lifetimes, T1/T2 |
+//! | `request.rs` | §18.3.1 Solicit, §18.3.2 Request (and Rapid Commit, §21.14) |
+//! | `confirm.rs` | §18.3.3 Confirm |
+//! | `renew.rs` | §18.3.4 Renew, §18.3.5 Rebind |
+//! | `information.rs` | §18.3.6 Information-request |
+//! | `release.rs` | §18.3.7 Release, §18.3.8 Decline |
+//! | `options.rs` | §21.7: configuration options as the client's ORO asks |
 
+mod confirm;
+mod ia;
+mod information;
+mod link;
+mod options;
 mod process;
-
-pub use process::{MAX_IAS_ANSWERED, MAX_IAS_SERVED, MAX_LEASES_PER_IA};
 mod relay;
+mod release;
+mod renew;
+mod request;
+mod validate;
+
+pub use ia::{MAX_IAS_ANSWERED, MAX_IAS_SERVED, MAX_LEASES_PER_IA};
 
 use crate::lease::{Lease, LeaseDb, LeaseKey, LeaseState};
 use crate::net::Ipv6Prefix;
@@ -91,9 +117,10 @@ pub struct Incoming<'a> {
     pub multicast: bool,
 }
 
-/// Why a datagram got no answer. Each is counted by the daemon.
+/// Why a datagram is discarded without an answer. Each is counted by the
+/// daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Drop {
+pub enum Discard {
     /// Not a well-formed DHCPv6 message.
     Malformed(DecodeError),
     /// A message type a server never processes (Advertise, Reply,
@@ -121,39 +148,39 @@ pub enum Drop {
     StoreFailed,
 }
 
-impl Drop {
+impl Discard {
     /// A short stable name, for counters and logs.
     pub fn name(&self) -> &'static str {
         match self {
-            Drop::Malformed(_) => "malformed",
-            Drop::NotForServer(_) => "not-for-server",
-            Drop::Invalid(_) => "invalid",
-            Drop::NotOurServerId => "not-our-server-id",
-            Drop::NoSubnet => "no-subnet",
-            Drop::Unicast => "unicast",
-            Drop::Unresponsive => "unresponsive",
-            Drop::NothingToSay => "nothing-to-say",
-            Drop::ReplyTooLarge => "reply-too-large",
-            Drop::Starting => "starting",
-            Drop::StoreFailed => "store-failed",
+            Discard::Malformed(_) => "malformed",
+            Discard::NotForServer(_) => "not-for-server",
+            Discard::Invalid(_) => "invalid",
+            Discard::NotOurServerId => "not-our-server-id",
+            Discard::NoSubnet => "no-subnet",
+            Discard::Unicast => "unicast",
+            Discard::Unresponsive => "unresponsive",
+            Discard::NothingToSay => "nothing-to-say",
+            Discard::ReplyTooLarge => "reply-too-large",
+            Discard::Starting => "starting",
+            Discard::StoreFailed => "store-failed",
         }
     }
 }
 
-impl fmt::Display for Drop {
+impl fmt::Display for Discard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Drop::Malformed(e) => write!(f, "malformed: {e}"),
-            Drop::NotForServer(t) => write!(f, "{t} is not processed by servers"),
-            Drop::Invalid(why) => write!(f, "invalid message: {why}"),
-            Drop::NotOurServerId => f.write_str("server identifier is not ours"),
-            Drop::NoSubnet => f.write_str("no subnet for the client's link"),
-            Drop::Unicast => f.write_str("unicast not allowed for this message"),
-            Drop::Unresponsive => f.write_str("failover state is unresponsive"),
-            Drop::NothingToSay => f.write_str("nothing to answer"),
-            Drop::ReplyTooLarge => f.write_str("the reply would not fit in a datagram"),
-            Drop::Starting => f.write_str("starting: the server DUID is not durable yet"),
-            Drop::StoreFailed => f.write_str("the lease store failed"),
+            Discard::Malformed(e) => write!(f, "malformed: {e}"),
+            Discard::NotForServer(t) => write!(f, "{t} is not processed by servers"),
+            Discard::Invalid(why) => write!(f, "invalid message: {why}"),
+            Discard::NotOurServerId => f.write_str("server identifier is not ours"),
+            Discard::NoSubnet => f.write_str("no subnet for the client's link"),
+            Discard::Unicast => f.write_str("unicast not allowed for this message"),
+            Discard::Unresponsive => f.write_str("failover state is unresponsive"),
+            Discard::NothingToSay => f.write_str("nothing to answer"),
+            Discard::ReplyTooLarge => f.write_str("the reply would not fit in a datagram"),
+            Discard::Starting => f.write_str("starting: the server DUID is not durable yet"),
+            Discard::StoreFailed => f.write_str("the lease store failed"),
         }
     }
 }
@@ -174,8 +201,8 @@ pub struct Reply {
 /// What to do with one datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Drop it (and count why).
-    Dropped(Drop),
+    /// Discard it (and count why).
+    Dropped(Discard),
     /// Make the changes durable, then send the reply.
     Reply(Reply),
 }
@@ -226,7 +253,7 @@ impl Dhcpv6Server {
                     .iter()
                     .map(|r| {
                         ranges.push(*r);
-                        ranges.len() - 1
+                        ranges.len().saturating_sub(1)
                     })
                     .collect();
                 let p = cfg
@@ -234,7 +261,7 @@ impl Dhcpv6Server {
                     .iter()
                     .map(|p| {
                         pd_pools.push(*p);
-                        pd_pools.len() - 1
+                        pd_pools.len().saturating_sub(1)
                     })
                     .collect();
                 SubnetState {
@@ -251,6 +278,11 @@ impl Dhcpv6Server {
             rng: ChaCha8Rng::seed_from_u64(seed),
             options,
         }
+    }
+
+    /// Subnet `i`, if any.
+    fn subnet(&self, i: Option<usize>) -> Option<&SubnetState> {
+        i.and_then(|i| self.subnets.get(i))
     }
 
     /// This server's DUID.
@@ -399,7 +431,9 @@ impl Dhcpv6Server {
                     lease.failover.pending_update |= rel.is_some();
                 }
                 // Only the timer moves: nothing to persist.
-                StateTimeout::Later(t) => lease.state_expiration = Some(t.max(now + Duration::from_secs(1))),
+                StateTimeout::Later(t) => {
+                    lease.state_expiration = Some(t.max(now.saturating_add(Duration::from_secs(1))))
+                }
                 StateTimeout::Never => lease.state_expiration = None,
             }
             let persist = matches!(step, StateTimeout::Change(..));

@@ -2,18 +2,6 @@
 
 use duet_wire::{ClientMessage, DhcpOption, Message, MessageType, RelayMessage};
 use std::borrow::Cow;
-use std::net::Ipv6Addr;
-
-/// The innermost non-zero link-address of a relay chain (outermost first):
-/// the link the client is on (§13.1; a zero link-address is ignored, RFC
-/// 6221).
-pub(super) fn client_link(relays: &[&RelayMessage<'_>]) -> Option<Ipv6Addr> {
-    relays
-        .iter()
-        .rev()
-        .map(|r| r.link_address)
-        .find(|a| !a.is_unspecified())
-}
 
 /// Whether every level is a RELAY-FORW (a server only processes those).
 pub(super) fn all_forwards(relays: &[&RelayMessage<'_>]) -> bool {

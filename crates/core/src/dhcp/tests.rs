@@ -133,7 +133,7 @@ fn reply(o: Outcome) -> (ClientMessage<'static>, Reply) {
     }
 }
 
-fn dropped(o: Outcome) -> Drop {
+fn dropped(o: Outcome) -> Discard {
     match o {
         Outcome::Dropped(d) => d,
         Outcome::Reply(r) => panic!("expected a drop, got a reply of {} bytes", r.bytes.len()),
@@ -255,7 +255,7 @@ fn rebind_unknown_to_this_server_is_not_answered() {
             &Msg::new(MessageType::Rebind, 1).ia_na(1, &[a]),
             NOW
         )),
-        Drop::NothingToSay
+        Discard::NothingToSay
     );
 }
 
@@ -557,7 +557,7 @@ fn confirm_answers_success_or_not_on_link_and_ignores_empty() {
             &Msg::new(MessageType::Confirm, 1).ia_na(1, &[]),
             NOW
         )),
-        Drop::NothingToSay
+        Discard::NothingToSay
     );
 }
 
@@ -588,7 +588,7 @@ fn invalid_messages_are_dropped_per_rfc8415_section_16() {
     };
     assert!(matches!(
         dropped(send(&mut srv, &no_client_id, NOW)),
-        Drop::Invalid(_)
+        Discard::Invalid(_)
     ));
     assert!(matches!(
         dropped(send(
@@ -596,22 +596,22 @@ fn invalid_messages_are_dropped_per_rfc8415_section_16() {
             &Msg::new(MessageType::Solicit, 1).server_id(),
             NOW
         )),
-        Drop::Invalid(_)
+        Discard::Invalid(_)
     ));
     assert!(matches!(
         dropped(send(&mut srv, &Msg::new(MessageType::Request, 1), NOW)),
-        Drop::Invalid(_)
+        Discard::Invalid(_)
     ));
     let other = Msg::new(MessageType::Request, 1).opt(DhcpOption::ServerId(client_duid(9)));
-    assert_eq!(dropped(send(&mut srv, &other, NOW)), Drop::NotOurServerId);
+    assert_eq!(dropped(send(&mut srv, &other, NOW)), Discard::NotOurServerId);
     assert_eq!(
         dropped(send(&mut srv, &Msg::new(MessageType::Advertise, 1), NOW)),
-        Drop::NotForServer(MessageType::Advertise)
+        Discard::NotForServer(MessageType::Advertise)
     );
     let info_with_ia = Msg::new(MessageType::InformationRequest, 1).ia_na(1, &[]);
     assert!(matches!(
         dropped(send(&mut srv, &info_with_ia, NOW)),
-        Drop::Invalid(_)
+        Discard::Invalid(_)
     ));
     assert!(matches!(
         dropped(srv.handle(
@@ -624,7 +624,7 @@ fn invalid_messages_are_dropped_per_rfc8415_section_16() {
             },
             &Standalone::default()
         )),
-        Drop::Malformed(_)
+        Discard::Malformed(_)
     ));
 }
 
@@ -646,7 +646,7 @@ fn unicast_solicit_is_dropped_and_unicast_request_told_to_use_multicast() {
     };
     assert_eq!(
         dropped(uni(&mut srv, &Msg::new(MessageType::Solicit, 1).ia_na(1, &[]))),
-        Drop::Unicast
+        Discard::Unicast
     );
     let (rep, r) = reply(uni(
         &mut srv,
@@ -674,7 +674,7 @@ fn unknown_interface_has_no_subnet() {
         },
         &Standalone::default(),
     );
-    assert_eq!(dropped(o), Drop::NoSubnet);
+    assert_eq!(dropped(o), Discard::NoSubnet);
 }
 
 fn relay_forw(
@@ -753,7 +753,7 @@ fn relayed_message_from_unknown_link_has_no_subnet() {
         },
         &Standalone::default(),
     );
-    assert_eq!(dropped(o), Drop::NoSubnet);
+    assert_eq!(dropped(o), Discard::NoSubnet);
 }
 
 #[test]
@@ -1012,7 +1012,7 @@ fn a_reply_that_does_not_fit_leaves_no_trace() {
         relay_forw(Message::Client(m.0), 0, "2001:db8:1::1", Some(id)),
         NOW,
     );
-    assert_eq!(dropped(o), Drop::ReplyTooLarge);
+    assert_eq!(dropped(o), Discard::ReplyTooLarge);
     assert_eq!(srv.db().len(), 0, "no lease recorded for a reply never sent");
     assert_eq!(
         srv.db().ranges()[0].free_in_class(0) + srv.db().ranges()[0].free_in_class(1),

@@ -364,8 +364,9 @@ pub(crate) fn apply(local: Option<&Lease>, u: &LeaseUpdate, now: UnixTime) -> Op
         let valid_until = kept_end.unwrap_or(u.state_expiration.unwrap_or(now));
         let since = u.clt.unwrap_or(now);
         l.valid_until = valid_until;
-        l.preferred_until =
-            (since + std::time::Duration::from_secs(u64::from(u.preferred_lifetime))).min(valid_until);
+        l.preferred_until = since
+            .saturating_add(std::time::Duration::from_secs(u64::from(u.preferred_lifetime)))
+            .min(valid_until);
         l.t1 = u.t1;
         l.t2 = u.t2;
     }

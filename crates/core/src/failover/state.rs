@@ -2,8 +2,12 @@
 //! §14.4; the text wins over figure 6), so every row of the transition
 //! table can be tested on its own.
 
+use super::{CommandError, Conn, Event, QueueItem};
 use crate::config::Role;
-use duet_wire::ServerState;
+use crate::lease::{Lease, LeaseDb, LeaseKey, LeaseState};
+use crate::time::UnixTime;
+use duet_wire::failover::SERVER_FLAG_COMMUNICATED;
+use duet_wire::{FailoverMessageType, ServerState};
 
 /// §8.3.2 step 2: a recorded state that needs communications is replaced
 /// by what its "communications failed" transition leads to.
@@ -148,6 +152,190 @@ pub(crate) fn startup_resolution(
         // PARTNER-DOWN began before we stopped (or at the same time, A16):
         // we both served clients.
         _ => ServerState::PotentialConflict,
+    }
+}
+
+/// Entering a state, the operator's PARTNER-DOWN, and the timers (startup,
+/// keepalive and CONTACT, RECOVER-WAIT, auto-partner-down, the scan).
+impl super::FailoverEndpoint {
+    pub(super) fn enter(&mut self, next: ServerState, now: UnixTime, db: &mut LeaseDb) {
+        if next == self.state {
+            return;
+        }
+        let from = self.state;
+        self.state = next;
+        self.state_since = now;
+        self.record_dirty = true;
+        self.events.push_back(Event::StateChanged { from, to: next });
+        match next {
+            ServerState::Normal => {
+                // Send every update the partner has not acknowledged (§8.8).
+                let pending: Vec<LeaseKey> = self
+                    .relationship_leases(db)
+                    .into_iter()
+                    .filter(|l| l.failover.pending_update)
+                    .map(|l| l.key)
+                    .collect();
+                for k in pending {
+                    self.enqueue(
+                        k,
+                        QueueItem {
+                            announce: None,
+                            force: false,
+                        },
+                    );
+                }
+                self.wait_scan.clear();
+                self.poolreq_pending = self.cfg.role == Role::Secondary;
+                self.comms_lost_at = None;
+            }
+            ServerState::CommunicationsInterrupted => {
+                self.comms_lost_at = Some(now);
+            }
+            ServerState::PartnerDown => {
+                // Released/expired leases start their MCLT reuse clocks (§8.4.1).
+                let waiting: Vec<Lease> = self
+                    .relationship_leases(db)
+                    .into_iter()
+                    .filter(|l| {
+                        matches!(
+                            l.state,
+                            LeaseState::Expired | LeaseState::Released | LeaseState::Reset
+                        )
+                    })
+                    .cloned()
+                    .collect();
+                for mut l in waiting {
+                    l.state_expiration = Some(self.reuse_time(&l, now));
+                    let _ = db.upsert(l);
+                }
+            }
+            // The primary asks first (§8.10.1); a recovering server asks
+            // for what it missed (§8.5.1).
+            ServerState::PotentialConflict | ServerState::Recover
+                if (next == ServerState::Recover || self.cfg.role == Role::Primary)
+                    && self.communications_ok()
+                    && self.updreq_sent.is_none() =>
+            {
+                self.send_updreq(now);
+            }
+            ServerState::RecoverWait => {
+                // §8.6.2: MAY skip the wait if this server never ran failover,
+                // established from the partner's data: its flags from the
+                // current connection. Without one they are unknown, not
+                // "never communicated" (duet-sim seed 48086: a server that
+                // restarted in RECOVER-WAIT with its partner down skipped
+                // the wait).
+                if self.communications_ok() && self.partner_flags & SERVER_FLAG_COMMUNICATED == 0 {
+                    self.recover_wait_until = Some(now);
+                } else {
+                    let failure = self.last_operating.unwrap_or(self.started_at);
+                    self.recover_wait_until = Some(failure.saturating_add(self.mclt));
+                }
+            }
+            _ => {}
+        }
+        if next != ServerState::RecoverWait {
+            self.recover_wait_until = None;
+        }
+        self.send_state(now);
+        if next == ServerState::RecoverWait && self.recover_wait_until.is_some_and(|t| t <= now) {
+            self.recover_wait_until = None;
+            self.enter(ServerState::RecoverDone, now, db);
+        }
+    }
+
+    /// The operator declares the partner down (§8.4).
+    pub fn partner_down(&mut self, now: UnixTime, db: &mut LeaseDb) -> Result<(), CommandError> {
+        if self.state == ServerState::PartnerDown {
+            return Ok(());
+        }
+        if !partner_down_allowed(self.state) {
+            return Err(CommandError::NotAllowed {
+                name: self.cfg.name.clone(),
+                state: self.state,
+            });
+        }
+        self.enter(ServerState::PartnerDown, now, db);
+        Ok(())
+    }
+
+    /// Timers: startup, keepalive / CONTACT, RECOVER-WAIT, auto-partner-down,
+    /// the periodic scan.
+    pub fn handle_timeout(&mut self, now: UnixTime, db: &mut LeaseDb) {
+        if let Some((previous, until)) = self.startup {
+            if now >= until {
+                // §8.3.2 step 6: no partner within the startup time.
+                self.startup = None;
+                self.enter(previous, now, db);
+            }
+        }
+        if matches!(
+            self.conn,
+            Conn::Established { .. } | Conn::AwaitConnect | Conn::AwaitConnectReply
+        ) {
+            if now >= self.last_received.saturating_add(self.cfg.keepalive) {
+                self.close(
+                    format!(
+                        "nothing heard from the partner for {} s",
+                        self.cfg.keepalive.as_secs()
+                    ),
+                    now,
+                    db,
+                );
+            } else if matches!(self.conn, Conn::Established { .. })
+                && now >= self.last_sent.saturating_add(self.send_interval())
+            {
+                self.simple(FailoverMessageType::Contact, None, now);
+            }
+        }
+        if let Some(t) = self.recover_wait_until {
+            if now >= t && self.state == ServerState::RecoverWait {
+                self.recover_wait_until = None;
+                self.enter(ServerState::RecoverDone, now, db);
+            }
+        }
+        // Never while a connection to the partner is up (it may be coming
+        // back right now: found racing a reconnect by duet-sim).
+        if let (ServerState::CommunicationsInterrupted, Some(apd), Some(lost), Conn::Down) = (
+            self.state,
+            self.cfg.auto_partner_down,
+            self.comms_lost_at,
+            self.conn,
+        ) {
+            if now >= lost.saturating_add(apd) {
+                self.note(format!(
+                    "auto-partner-down after {} s without the partner",
+                    apd.as_secs()
+                ));
+                self.enter(ServerState::PartnerDown, now, db);
+            }
+        }
+        if now >= self.next_scan {
+            self.next_scan = now.saturating_add(self.cfg.scan_interval);
+            if self.may_send_updates() {
+                let keys: Vec<LeaseKey> = std::mem::take(&mut self.wait_scan).into_iter().collect();
+                for k in keys {
+                    self.enqueue(
+                        k,
+                        QueueItem {
+                            announce: None,
+                            force: false,
+                        },
+                    );
+                }
+                if self.state == ServerState::Normal {
+                    match self.cfg.role {
+                        Role::Primary => self.rebalance(now, db),
+                        Role::Secondary if self.secondary_low(db) && self.queue.is_empty() => {
+                            self.simple(FailoverMessageType::PoolReq, None, now)
+                        }
+                        Role::Secondary => {}
+                    }
+                }
+            }
+        }
+        self.pump(now, db);
     }
 }
 

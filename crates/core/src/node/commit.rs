@@ -75,11 +75,11 @@ impl CommitPlan {
     /// The latest time pending work of kind `w`, added at `now`, may be
     /// committed.
     pub fn deadline(&self, w: Work, now: Timestamp) -> Timestamp {
-        now + match w {
+        now.saturating_add(match w {
             Work::Reply => self.window,
             Work::Quiet => self.window.max(self.quiet_delay),
             Work::Lazy => self.lazy_delay.max(self.window),
-        }
+        })
     }
 
     /// The deadline of a pending commit after adding work `w` at `now`,
@@ -105,7 +105,7 @@ impl CommitPlan {
         if n >= self.group_max {
             first
         } else {
-            first + self.quiet_delay
+            first.saturating_add(self.quiet_delay)
         }
     }
 }

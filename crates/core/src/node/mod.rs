@@ -41,7 +41,7 @@ mod tests;
 pub use commit::{CommitPlan, Work};
 pub use setup::{fingerprint, NodeConfig, SCAN_INTERVAL, STARTUP_MARGIN};
 
-use crate::dhcp::{Dhcpv6Server, Drop, Incoming, Outcome, QuietLinks};
+use crate::dhcp::{Dhcpv6Server, Discard, Incoming, Outcome, QuietLinks};
 use crate::failover::{self, CommandError, EndpointRecord, FailoverEndpoint, Relationships};
 use crate::lease::{Lease, LeaseDb, LeaseKey};
 use crate::policy::LeasePolicy;
@@ -168,6 +168,17 @@ pub enum NodeEvent {
         /// Partner messages dropped.
         partner: usize,
     },
+}
+
+/// What waits in a node (see [`Node::backlog`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Replies not yet sent.
+    pub replies: usize,
+    /// Partner messages and closes not yet sent.
+    pub partner: usize,
+    /// Lease records of the pending commit.
+    pub records: usize,
 }
 
 /// What [`Node::boot`] found in the store.
@@ -436,7 +447,7 @@ impl<R> Node<R> {
             outbox_due: None,
             events: VecDeque::new(),
             last_operating: None,
-            next_heartbeat: now + HEARTBEAT,
+            next_heartbeat: now.saturating_add(HEARTBEAT),
             timers_ran: None,
             boot_commit: None,
             flushing: false,
@@ -495,6 +506,36 @@ impl<R> Node<R> {
         self.in_flight.is_some()
     }
 
+    /// What waits in the node now: replies held for a commit or ready to
+    /// leave, partner messages held or waiting for their group, and lease
+    /// records not yet handed out in a commit.
+    pub fn backlog(&self) -> Backlog {
+        let in_flight = self.in_flight.as_ref();
+        let ready_replies = self
+            .ready
+            .iter()
+            .filter(|t| matches!(t, Transmit::Reply(_)))
+            .count();
+        Backlog {
+            replies: self
+                .pending
+                .held
+                .replies
+                .len()
+                .saturating_add(in_flight.map_or(0, |c| c.held.replies.len()))
+                .saturating_add(ready_replies),
+            partner: self
+                .pending
+                .held
+                .partner
+                .len()
+                .saturating_add(in_flight.map_or(0, |c| c.held.partner.len()))
+                .saturating_add(self.outbox.len())
+                .saturating_add(self.ready.len().saturating_sub(ready_replies)),
+            records: self.pending.records.len(),
+        }
+    }
+
     /// Whether anything waits: a commit pending or in flight, or something
     /// not yet transmitted.
     pub fn is_idle(&self) -> bool {
@@ -511,12 +552,12 @@ impl<R> Node<R> {
         now: Timestamp,
         incoming: Incoming<'_>,
         route: R,
-    ) -> Result<&[u8], Drop> {
+    ) -> Result<&[u8], Discard> {
         if self.failed {
-            return Err(Drop::StoreFailed);
+            return Err(Discard::StoreFailed);
         }
         if self.boot_commit.is_some() {
-            return Err(Drop::Starting);
+            return Err(Discard::Starting);
         }
         let t = now.unix();
         let outcome = match &self.layer {
@@ -650,7 +691,7 @@ impl<R> Node<R> {
             }
         }
         if now >= self.next_heartbeat {
-            self.next_heartbeat = now + HEARTBEAT;
+            self.next_heartbeat = now.saturating_add(HEARTBEAT);
             self.pending.meta.push(last_operating_meta(t));
             self.last_operating = Some(t.secs());
             self.want(Work::Quiet, now);

@@ -146,7 +146,7 @@ fn a_new_duid_is_durable_before_anything_is_answered() {
     assert!(report.new_duid);
     assert_eq!(
         n.handle_datagram(T0, incoming(&solicit(1)), 1),
-        Err(Drop::Starting)
+        Err(Discard::Starting)
     );
     let c = n.poll_commit(T0).expect("the DUID's commit is due at once");
     let stored = c
@@ -216,7 +216,7 @@ fn a_failed_commit_releases_nothing_and_the_node_answers_no_more() {
     ));
     assert_eq!(
         n.handle_datagram(T0, incoming(&solicit(2)), 2),
-        Err(Drop::StoreFailed)
+        Err(Discard::StoreFailed)
     );
     assert!(
         store.inner.load().unwrap().leases.is_empty(),

@@ -6,7 +6,8 @@
 //!
 //! This module only moves bytes. Every message goes to the processing task
 //! as a [`PartnerEvent`]; what to send comes back through the [`Outbox`]
-//! (from the store writer, after the changes a message reports are durable).
+//! (from the processing task, when the node releases them: after the commit of
+//! what they report, if anything).
 
 use super::stats::Stats;
 use crate::tls::{check_peer_name, PartnerTls};

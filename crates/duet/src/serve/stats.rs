@@ -22,7 +22,7 @@ pub struct Stats {
     pub commits: AtomicU64,
     /// Lease records written.
     pub committed_records: AtomicU64,
-    /// Dropped datagrams by reason (see `duet_core::dhcp::Drop::name`).
+    /// Dropped datagrams by reason (see `duet_core::dhcp::Discard::name`).
     pub dropped: Mutex<BTreeMap<&'static str, u64>>,
     /// Refused partner connections by reason.
     pub partner_refused: Mutex<BTreeMap<String, u64>>,

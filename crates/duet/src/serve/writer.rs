@@ -140,3 +140,62 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duet_core::lease::{Lease, LeaseKey, LeaseState};
+    use duet_core::store::{Batch, FaultyStore, MemoryStore};
+    use duet_core::time::UnixTime;
+
+    fn commit(seq: u64, replies: usize) -> Commit {
+        let key = LeaseKey::address(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, seq as u16));
+        Commit {
+            seq,
+            batch: Batch {
+                leases: vec![Lease::free(key, LeaseState::Free, UnixTime(1))],
+                meta: vec![],
+            },
+            replies,
+        }
+    }
+
+    /// A commit for a few clients runs here; one for many runs on a
+    /// blocking thread and reports back; one at a time either way.
+    #[tokio::test]
+    async fn a_busy_commit_runs_off_the_thread_and_a_quiet_one_here() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut w = Writer::new(Box::new(MemoryStore::new()), tx, Arc::new(Stats::default()));
+        match w.start(commit(1, OFF_THREAD_MIN_REPLIES - 1)) {
+            Started::Done(1, Ok(())) => {}
+            _ => panic!("a quiet commit runs on the calling thread"),
+        }
+        assert!(!w.busy());
+        assert!(matches!(
+            w.start(commit(2, OFF_THREAD_MIN_REPLIES)),
+            Started::Running
+        ));
+        assert!(w.busy(), "the store is away while the commit runs");
+        let done = rx.recv().await.unwrap();
+        let (seq, r) = w.completed(done);
+        assert_eq!(seq, 2);
+        assert!(r.is_ok());
+        assert!(!w.busy());
+        // At shutdown every commit runs here.
+        w.inline_only();
+        assert!(matches!(w.start(commit(3, 100)), Started::Done(3, Ok(()))));
+        assert_eq!(w.stats.commits.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_is_reported_and_not_counted() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let store = FaultyStore {
+            inner: MemoryStore::new(),
+            fail_next: 1,
+        };
+        let mut w = Writer::new(Box::new(store), tx, Arc::new(Stats::default()));
+        assert!(matches!(w.start(commit(1, 1)), Started::Done(1, Err(_))));
+        assert_eq!(w.stats.commits.load(Ordering::Relaxed), 0);
+    }
+}

@@ -1,0 +1,446 @@
+//! The connection (RFC 8156 §6): CONNECT / CONNECTREPLY and their checks
+//! (§6.1, version, name, MCLT, time skew, the configuration fingerprint),
+//! STATE (§6.3), DISCONNECT, and the incoming-message dispatch.
+
+use super::*;
+
+impl FailoverEndpoint {
+    pub(super) fn my_flags(&self) -> u8 {
+        let mut f = 0;
+        if self.startup.is_some() {
+            f |= SERVER_FLAG_STARTUP;
+        }
+        if self.communicated_at_connect {
+            f |= SERVER_FLAG_COMMUNICATED;
+        }
+        if self.partner_flags & SERVER_FLAG_STARTUP != 0 {
+            f |= SERVER_FLAG_ACK_STARTUP;
+        }
+        f
+    }
+
+    /// STATE (§6.3): own state (the recorded one during STARTUP, with the
+    /// STARTUP flag), flags, start time, and PARTNER-DOWN time iff in it.
+    pub(super) fn send_state(&mut self, now: UnixTime) {
+        if !matches!(self.conn, Conn::Established { .. }) {
+            return;
+        }
+        let shown = match (self.state, self.startup) {
+            (ServerState::Startup, Some((prev, _))) => prev,
+            (s, _) => s,
+        };
+        let xid = self.xid();
+        let mut m = FailoverMessage::new(FailoverMessageType::State, xid, now.to_abs());
+        m.options.push(DhcpOption::ServerState(shown));
+        m.options.push(DhcpOption::ServerFlags(self.my_flags()));
+        m.options
+            .push(DhcpOption::StartTimeOfState(self.state_since.to_abs()));
+        if self.state == ServerState::PartnerDown {
+            m.options
+                .push(DhcpOption::PartnerDownTime(self.state_since.to_abs()));
+        }
+        self.send(m, now);
+    }
+
+    pub(super) fn connect_options(&self) -> Vec<DhcpOption<'static>> {
+        let mut o = vec![
+            DhcpOption::ProtocolVersion {
+                major: PROTOCOL_VERSION.0,
+                minor: PROTOCOL_VERSION.1,
+            },
+            DhcpOption::Mclt(u32::try_from(self.mclt.as_secs()).unwrap_or(u32::MAX)),
+            DhcpOption::KeepaliveTime(u32::try_from(self.cfg.keepalive.as_secs()).unwrap_or(u32::MAX)),
+            DhcpOption::MaxUnackedBndupd(self.cfg.max_unacked_bndupd.max(1)),
+        ];
+        // A4: the relationship name goes in CONNECTREPLY too.
+        o.push(DhcpOption::RelationshipName(Cow::Owned(self.cfg.name.clone())));
+        // Every delegable prefix of a pool is delegated at the pool's one length.
+        o.push(DhcpOption::ConnectFlags(CONNECT_FLAG_FIXED_PD_LENGTH));
+        if let Some(fp) = &self.cfg.fingerprint {
+            o.push(DhcpOption::VendorOpts(VendorOpts {
+                enterprise_number: FINGERPRINT_ENTERPRISE,
+                options: vec![VendorSubOption {
+                    code: FINGERPRINT_SUBOPTION,
+                    data: Cow::Owned(fp.clone()),
+                }],
+            }));
+        }
+        o
+    }
+
+    pub(super) fn fingerprint_of(opts: &[DhcpOption<'_>]) -> Option<Vec<u8>> {
+        opts.iter().find_map(|o| match o {
+            DhcpOption::VendorOpts(v) if v.enterprise_number == FINGERPRINT_ENTERPRISE => v
+                .options
+                .iter()
+                .find(|s| s.code == FINGERPRINT_SUBOPTION)
+                .map(|s| s.data.to_vec()),
+            _ => None,
+        })
+    }
+
+    /// The TCP (+TLS) connection to the partner is up. The primary sends
+    /// CONNECT (§6.1.1); the secondary waits for it.
+    pub fn handle_connected(&mut self, now: UnixTime) {
+        self.communicated_at_connect = self.communicated;
+        self.last_received = now;
+        self.last_sent = now;
+        // What the previous connection's partner announced does not carry
+        // over: its CONNECT / CONNECTREPLY tells again.
+        self.partner_keepalive = self.cfg.keepalive;
+        self.partner_max_unacked = 1;
+        match self.cfg.role {
+            Role::Primary => {
+                let xid = self.xid();
+                let mut m = FailoverMessage::new(FailoverMessageType::Connect, xid, now.to_abs());
+                m.options = self.connect_options();
+                self.send(m, now);
+                self.conn = Conn::AwaitConnectReply;
+            }
+            Role::Secondary => self.conn = Conn::AwaitConnect,
+        }
+    }
+
+    /// The connection is gone (closed or reset).
+    pub fn handle_closed(&mut self, now: UnixTime, db: &mut LeaseDb) {
+        self.transmit.clear();
+        self.connection_lost(now, db);
+    }
+
+    pub(super) fn connection_lost(&mut self, now: UnixTime, db: &mut LeaseDb) {
+        if self.conn == Conn::Down {
+            return;
+        }
+        let was_ok = self.communications_ok();
+        self.conn = Conn::Down;
+        // Everything in flight goes back to the head of the queue (sent
+        // again after the next connection, §8.8.1).
+        let mut back: Vec<(TransactionId, InFlight)> =
+            std::mem::take(&mut self.in_flight).into_iter().collect();
+        back.sort_by_key(|(x, _)| *x);
+        self.in_flight_keys.clear();
+        for (_, f) in back.into_iter().rev() {
+            let item = QueueItem {
+                announce: (f.announced != f.snapshot.state).then_some(f.announced),
+                force: false,
+            };
+            if self.queued.insert(f.key, item).is_none() {
+                self.queue.push_front(f.key);
+            }
+        }
+        self.updreq_sent = None;
+        self.serving = None;
+        if was_ok {
+            self.events.push_back(Event::CommunicationsLost);
+        }
+        let next = state::on_communications_failed(self.state);
+        self.enter(next, now, db);
+    }
+
+    /// We close: what is already queued (a refusing CONNECTREPLY, a
+    /// DISCONNECT) is still sent, then the driver closes the connection.
+    pub(super) fn close(&mut self, reason: String, now: UnixTime, db: &mut LeaseDb) {
+        self.events.push_back(Event::Close(reason));
+        self.connection_lost(now, db);
+    }
+
+    /// A message from the partner.
+    pub fn handle_message(&mut self, now: UnixTime, msg: &FailoverMessage<'_>, db: &mut LeaseDb) {
+        self.last_received = now;
+        let sent = UnixTime::from_abs(msg.sent_time, now);
+        let skew = i64::try_from(sent.secs())
+            .unwrap_or(0)
+            .saturating_sub(i64::try_from(now.secs()).unwrap_or(0));
+        self.clock_skew = Some(skew);
+        let skewed = skew.unsigned_abs() > MAX_TIME_SKEW;
+        use FailoverMessageType as T;
+        match (self.conn, msg.msg_type) {
+            (Conn::Down, _) => {}
+            (Conn::AwaitConnect, T::Connect) => self.on_connect(now, msg, skewed, db),
+            (Conn::AwaitConnectReply, T::ConnectReply) => self.on_connect_reply(now, msg, db),
+            (Conn::Established { .. }, _) if skewed => {
+                // §7.5.1: SHOULD drop the connection.
+                self.close(
+                    format!("partner clock differs by {skew} s (more than {MAX_TIME_SKEW} s)"),
+                    now,
+                    db,
+                );
+            }
+            (Conn::Established { .. }, T::State) => self.on_state(now, msg, db),
+            (Conn::Established { .. }, T::Contact) => {}
+            (Conn::Established { .. }, T::Disconnect) => {
+                let why = bndupd::status_text(&msg.options);
+                self.close(format!("partner sent DISCONNECT {why}"), now, db);
+            }
+            (Conn::Established { .. }, T::BndUpd) => self.on_bndupd(now, msg, db),
+            (Conn::Established { .. }, T::BndReply) => self.on_bndreply(now, msg, db),
+            (Conn::Established { .. }, T::UpdReq | T::UpdReqAll) => {
+                self.on_updreq(now, msg.transaction_id, msg.msg_type == T::UpdReqAll, db)
+            }
+            (Conn::Established { .. }, T::UpdDone) => self.on_upddone(now, msg.transaction_id, db),
+            (Conn::Established { .. }, T::PoolReq) => self.on_poolreq(now, msg.transaction_id, db),
+            (Conn::Established { .. }, T::PoolResp) => {}
+            (c, t) => {
+                self.close(format!("unexpected {t} in connection state {c:?}"), now, db);
+            }
+        }
+        self.pump(now, db);
+    }
+
+    pub(super) fn reject_connect(
+        &mut self,
+        now: UnixTime,
+        request: TransactionId,
+        code: StatusCode,
+        text: String,
+        db: &mut LeaseDb,
+    ) {
+        let mut m = FailoverMessage::new(FailoverMessageType::ConnectReply, request, now.to_abs());
+        m.options.push(DhcpOption::StatusCode(Status {
+            code,
+            message: Cow::Owned(text.clone().into_bytes()),
+        }));
+        self.send(m, now);
+        self.close(format!("refused CONNECT: {code}: {text}"), now, db);
+    }
+
+    /// Secondary (§6.1.2).
+    pub(super) fn on_connect(
+        &mut self,
+        now: UnixTime,
+        msg: &FailoverMessage<'_>,
+        skewed: bool,
+        db: &mut LeaseDb,
+    ) {
+        let xid = msg.transaction_id;
+        if skewed {
+            let skew = self.clock_skew.unwrap_or(0);
+            return self.reject_connect(
+                now,
+                xid,
+                StatusCode::ExcessiveTimeSkew,
+                format!("clocks differ by {skew} s"),
+                db,
+            );
+        }
+        let version = msg.options.iter().find_map(|o| match o {
+            DhcpOption::ProtocolVersion { major, minor } => Some((*major, *minor)),
+            _ => None,
+        });
+        if version.map(|v| v.0) != Some(PROTOCOL_VERSION.0) {
+            return self.reject_connect(
+                now,
+                xid,
+                StatusCode::NotSupported,
+                format!("protocol version {version:?} not supported"),
+                db,
+            );
+        }
+        let name = msg.options.iter().find_map(|o| match o {
+            DhcpOption::RelationshipName(n) => Some(n.to_string()),
+            _ => None,
+        });
+        if name.as_deref().is_some_and(|n| n != self.cfg.name) {
+            return self.reject_connect(
+                now,
+                xid,
+                StatusCode::ConfigurationConflict,
+                format!(
+                    "relationship {:?} is not {:?}",
+                    name.unwrap_or_default(),
+                    self.cfg.name
+                ),
+                db,
+            );
+        }
+        if let (Some(mine), Some(theirs)) = (&self.cfg.fingerprint, Self::fingerprint_of(&msg.options)) {
+            if *mine != theirs {
+                // Only the secondary compares: name the roles, not "here", so
+                // the text reads right in the primary's log too.
+                let diff = fingerprint_diff(mine, &theirs, "secondary", "primary");
+                return self.reject_connect(
+                    now,
+                    xid,
+                    StatusCode::ConfigurationConflict,
+                    format!("the relationship's subnets and pools differ between the partners: {diff}"),
+                    db,
+                );
+            }
+        }
+        let Some(mclt) = msg.options.iter().find_map(|o| match o {
+            DhcpOption::Mclt(m) => Some(*m),
+            _ => None,
+        }) else {
+            return self.reject_connect(
+                now,
+                xid,
+                StatusCode::MissingBindingInformation,
+                "no OPTION_F_MCLT".into(),
+                db,
+            );
+        };
+        if Duration::from_secs(u64::from(mclt)) != self.mclt {
+            self.note(format!(
+                "adopting the primary's MCLT of {mclt} s (configured {} s)",
+                self.mclt.as_secs()
+            ));
+            self.mclt = Duration::from_secs(u64::from(mclt));
+            self.record_dirty = true;
+        }
+        self.adopt_partner_params(&msg.options);
+        let mut reply = FailoverMessage::new(FailoverMessageType::ConnectReply, xid, now.to_abs());
+        reply.options = self.connect_options();
+        self.send(reply, now);
+        self.conn = Conn::Established { comms_ok: false };
+        self.send_state(now);
+    }
+
+    pub(super) fn adopt_partner_params(&mut self, opts: &[DhcpOption<'_>]) {
+        for o in opts {
+            match o {
+                DhcpOption::KeepaliveTime(k) => self.partner_keepalive = Duration::from_secs(u64::from(*k)),
+                DhcpOption::MaxUnackedBndupd(n) => {
+                    self.partner_max_unacked = (*n).clamp(1, MAX_UNACKED_BNDUPD_CAP)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Primary (§6.1.3).
+    pub(super) fn on_connect_reply(&mut self, now: UnixTime, msg: &FailoverMessage<'_>, db: &mut LeaseDb) {
+        if let Some(s) = msg.options.status().filter(|s| s.code != StatusCode::Success) {
+            let text = format!("{}: {}", s.code, s.message_lossy());
+            self.events.push_back(Event::ConnectRefused(text.clone()));
+            return self.close(format!("partner refused CONNECT: {text}"), now, db);
+        }
+        let version = msg.options.iter().find_map(|o| match o {
+            DhcpOption::ProtocolVersion { major, .. } => Some(*major),
+            _ => None,
+        });
+        let mclt = msg.options.iter().find_map(|o| match o {
+            DhcpOption::Mclt(m) => Some(u64::from(*m)),
+            _ => None,
+        });
+        if version != Some(PROTOCOL_VERSION.0) || mclt != Some(self.mclt.as_secs()) {
+            self.simple(FailoverMessageType::Disconnect, None, now);
+            return self.close(
+                format!("CONNECTREPLY with version {version:?} / MCLT {mclt:?} not acceptable"),
+                now,
+                db,
+            );
+        }
+        self.adopt_partner_params(&msg.options);
+        self.conn = Conn::Established { comms_ok: false };
+        self.send_state(now);
+    }
+
+    pub(super) fn on_state(&mut self, now: UnixTime, msg: &FailoverMessage<'_>, db: &mut LeaseDb) {
+        let mut partner = None;
+        let mut flags = 0;
+        let mut since = None;
+        let mut pd_time = None;
+        for o in &msg.options {
+            match o {
+                DhcpOption::ServerState(s) => partner = Some(*s),
+                DhcpOption::ServerFlags(f) => flags = *f,
+                DhcpOption::StartTimeOfState(t) => since = Some(UnixTime::from_abs(*t, now)),
+                DhcpOption::PartnerDownTime(t) => pd_time = Some(UnixTime::from_abs(*t, now)),
+                _ => {}
+            }
+        }
+        let Some(partner) = partner.and_then(|p| state_from_u8(u8::from(p))) else {
+            return self.close("STATE without a valid OPTION_F_SERVER_STATE".into(), now, db);
+        };
+        let first = !self.communications_ok();
+        self.partner_flags = flags;
+        self.partner_down_since = if partner == ServerState::PartnerDown {
+            pd_time.or(since)
+        } else {
+            None
+        };
+        if self.partner_state != Some(partner) {
+            self.record_dirty = true;
+        }
+        self.partner_state = Some(partner);
+        self.partner_state_since = since.unwrap_or(now);
+        if first {
+            self.conn = Conn::Established { comms_ok: true };
+            // No record of the partner, which has one of us: our storage
+            // was lost and we need its whole database (§8.5.1, A5). That
+            // need is recorded together with COMMUNICATED and lasts until
+            // an UPDREQALL is complete: recorded alone, a crash before or
+            // during the download would make the restarted server ask for
+            // the changes only, and serve from a partial table (found by
+            // duet-sim, seeds 235 and 4057).
+            if !self.communicated_before && flags & SERVER_FLAG_COMMUNICATED != 0 {
+                self.download_pending = true;
+            }
+            self.communicated = true;
+            self.record_dirty = true;
+            self.comms_lost_at = None;
+            self.events.push_back(Event::CommunicationsOk);
+        }
+        // §8.3.2 step 5: a starting server decides where to go.
+        if let Some((previous, _)) = self.startup {
+            let current = state::startup_resolution(
+                previous,
+                partner,
+                self.partner_down_since.map(UnixTime::secs),
+                self.last_operating.map(UnixTime::secs),
+            );
+            self.startup = None;
+            self.enter(current, now, db);
+        } else if first {
+            // A fresh connection: (re)announce our state.
+            self.send_state(now);
+        }
+        // A22: never act on a STARTUP-flagged STATE.
+        if flags & SERVER_FLAG_STARTUP != 0 {
+            return;
+        }
+        match state::on_partner_state(self.state, self.cfg.role, partner) {
+            state::OnPartner::Go(next) => self.enter(next, now, db),
+            state::OnPartner::Stay => {}
+        }
+        // Per-state actions that depend on the partner's state.
+        match (self.state, self.cfg.role, partner) {
+            (ServerState::Recover, _, _) if self.updreq_sent.is_none() => self.send_updreq(now),
+            (ServerState::PotentialConflict, Role::Secondary, ServerState::ConflictDone)
+                if self.updreq_sent.is_none() =>
+            {
+                self.send_updreq(now)
+            }
+            (ServerState::PotentialConflict, Role::Primary, _) if self.updreq_sent.is_none() && first => {
+                self.send_updreq(now)
+            }
+            _ => {}
+        }
+    }
+
+    /// This server is stopping: tell the partner with DISCONNECT
+    /// (ServerShuttingDown, §5.3.10); the driver then closes the connection.
+    pub fn shutdown(&mut self, now: UnixTime) {
+        if matches!(self.conn, Conn::Established { .. }) {
+            let xid = self.xid();
+            let mut m = FailoverMessage::new(FailoverMessageType::Disconnect, xid, now.to_abs());
+            m.options.push(DhcpOption::StatusCode(Status::new(
+                StatusCode::ServerShuttingDown,
+                "server shutting down",
+            )));
+            self.send(m, now);
+            self.events.push_back(Event::Close("shutting down".into()));
+        }
+    }
+}
+
+/// Names what differs between two configuration fingerprints (one item per
+/// line): what only `mine` has and what only `theirs` has, labelled.
+pub fn fingerprint_diff(mine: &[u8], theirs: &[u8], mine_label: &str, theirs_label: &str) -> String {
+    let lines =
+        |b: &[u8]| -> BTreeSet<String> { String::from_utf8_lossy(b).lines().map(str::to_string).collect() };
+    let (a, b) = (lines(mine), lines(theirs));
+    let only_here: Vec<&String> = a.difference(&b).collect();
+    let only_there: Vec<&String> = b.difference(&a).collect();
+    format!("only at the {mine_label}: {only_here:?}; only at the {theirs_label}: {only_there:?}")
+}

@@ -1,0 +1,112 @@
+//! Resynchronisation (RFC 8156 §7.7, §8.5, §8.10): UPDREQ / UPDREQALL and
+//! UPDDONE, and what a partner that lost its storage costs.
+
+use super::*;
+
+impl FailoverEndpoint {
+    pub(super) fn send_updreq(&mut self, now: UnixTime) {
+        // UPDREQALL when our storage was lost (see `on_state`).
+        let all = self.state == ServerState::Recover && self.download_pending;
+        let xid = self.xid();
+        let t = if all {
+            FailoverMessageType::UpdReqAll
+        } else {
+            FailoverMessageType::UpdReq
+        };
+        self.updreq_sent = Some(xid);
+        self.updreq_all = all;
+        self.send(FailoverMessage::new(t, xid, now.to_abs()), now);
+    }
+
+    pub(super) fn relationship_leases<'d>(&self, db: &'d LeaseDb) -> Vec<&'d Lease> {
+        db.iter().filter(|l| self.owns(db, &l.key)).collect()
+    }
+
+    pub(super) fn on_updreq(&mut self, now: UnixTime, xid: TransactionId, all: bool, db: &mut LeaseDb) {
+        if all {
+            self.partner_lost_its_storage(now, db);
+        }
+        let keys: Vec<LeaseKey> = self
+            .relationship_leases(db)
+            .into_iter()
+            .filter(|l| all || l.failover.pending_update)
+            // A FREE prefix the partner never heard of needs no update
+            // unless it asked for everything.
+            .map(|l| l.key)
+            .collect();
+        let mut set = BTreeSet::new();
+        for k in keys {
+            set.insert(k);
+            self.enqueue(
+                k,
+                QueueItem {
+                    announce: None,
+                    force: all,
+                },
+            );
+        }
+        self.serving = Some((xid, set));
+    }
+
+    /// UPDREQALL: the partner lost its storage (duet-sim found both):
+    ///
+    /// * with it went the renewals it gave that we never saw. The MCLT rule
+    ///   bounds each by what we acknowledged for that binding (our
+    ///   expiration-time) + MCLT (§4.4), but leases are freed on an
+    ///   acknowledgement (§7.2 event 4), which the partner will give once
+    ///   its copy from us runs out: every binding is kept, on both sides,
+    ///   until that bound;
+    /// * and what it acknowledged to us: our acknowledged partner lifetimes
+    ///   no longer stand for anything it knows, so the MCLT rule counts
+    ///   none of them until it acknowledges them again (during this very
+    ///   download).
+    pub(super) fn partner_lost_its_storage(&mut self, now: UnixTime, db: &mut LeaseDb) {
+        let mclt = self.mclt;
+        let changed: Vec<Lease> = self
+            .relationship_leases(db)
+            .into_iter()
+            .filter_map(|l| {
+                let end = l.failover.expiration_time.saturating_add(mclt);
+                let hold = l.binding.is_some()
+                    && matches!(l.state, LeaseState::Active | LeaseState::Expired)
+                    && l.failover.expiration_time > UnixTime::ZERO
+                    && end > now
+                    && end > l.valid_until;
+                let forget = l.failover.acked_partner_lifetime > UnixTime::ZERO;
+                (hold || forget).then(|| {
+                    let mut l = l.clone();
+                    l.failover.acked_partner_lifetime = UnixTime::ZERO;
+                    if hold {
+                        if l.state != LeaseState::Active {
+                            l.state = LeaseState::Active;
+                            l.start_time_of_state = now;
+                        }
+                        l.valid_until = end;
+                        l.state_expiration = Some(end);
+                    }
+                    l
+                })
+            })
+            .collect();
+        for l in changed {
+            if db.upsert(l.clone()).is_ok() {
+                self.persist.push(l);
+            }
+        }
+    }
+
+    pub(super) fn on_upddone(&mut self, now: UnixTime, xid: TransactionId, db: &mut LeaseDb) {
+        if self.updreq_sent != Some(xid) {
+            return self.note(format!("UPDDONE {xid} matches no UPDREQ of ours"));
+        }
+        self.updreq_sent = None;
+        if self.updreq_all {
+            // The full download is complete.
+            self.download_pending = false;
+            self.record_dirty = true;
+        }
+        if let Some(next) = state::on_upddone(self.state, self.cfg.role) {
+            self.enter(next, now, db);
+        }
+    }
+}
