@@ -7,6 +7,7 @@
 # Environment (defaults in brackets):
 #   SERVERS   servers to measure, in this order per point ["duet kea-st kea-mt"]
 #             duet       = target/release/duet, data-dir on $RUN (disk; one fdatasync per batch)
+#             duet-b     = duet again, with the binary $DUET_B: an A/B of two builds in one run
 #             duet-tmpfs = the same with data-dir on /dev/shm (fdatasync is ~free: the cost of
 #                          durability is the difference)        [diagnostic, not in the default]
 #             bare       = bench/bare-responder/src/main.rs: no allocation logic, no lease
@@ -188,11 +189,12 @@ start_srv() {  # start_srv NAME: fresh store, started and ready, SRV_PID set
   local name=$1 dir="$RUN/$1" sock data
   rm -rf "$dir"; mkdir -p "$dir"
   case $name in
-    duet|duet-tmpfs)
+    duet|duet-tmpfs|duet-b)
       data="$dir/data"
       if [ $name = duet-tmpfs ]; then data=/dev/shm/duet-bench-data; rm -rf "$data"; fi
       gen_duet "$dir" "$data"
-      $SRV_CMD ip netns exec $NS_SRV "$DUET" serve --config "$dir/duet.toml" --log "$DUET_LOG" >"$dir/duet.log" 2>&1 &
+      local bin=$DUET; [ $name = duet-b ] && bin=$DUET_B
+      $SRV_CMD ip netns exec $NS_SRV "$bin" serve --config "$dir/duet.toml" --log "$DUET_LOG" >"$dir/duet.log" 2>&1 &
       SRV_PID=$!; sock="$dir/control.sock" ;;
     bare|bare-nosync)
       local bdata="$dir/data"; [ $name = bare-nosync ] && bdata=""
@@ -255,7 +257,7 @@ parse() {  # perfdhcp output -> rate,sa_sent,sa_rcvd,sa_drops,sa_avg_ms,sa_max_m
 }
 
 duet_counters() {  # received,queue_overflow,replies_sent,commits,committed_records,dropped(sum),replies_paced
-  local dir="$RUN/duet"; [ "$SRV_NAME" = duet-tmpfs ] && dir="$RUN/duet-tmpfs"
+  local dir="$RUN/$SRV_NAME"
   "$DUET" ctl --config "$dir/duet.toml" status --json 2>/dev/null | python3 -c '
 import json, sys
 try:
@@ -348,6 +350,7 @@ mkdir -p "$RUN"
 if [ "${1:-}" = down ]; then cleanup; echo "cleaned up"; exit 0; fi
 for s in $SERVERS; do
   case $s in
+    duet-b) [ -x "${DUET_B:-}" ] || { echo "duet-b needs DUET_B=<another duet binary>" >&2; exit 1; } ;;
     duet*) [ -x "$DUET" ] || { echo "no $DUET: cargo build --release -p duet" >&2; exit 1; } ;;
     kea*) [ -x "$KEA_DHCP6" ] || { echo "no $KEA_DHCP6 (Debian kea-dhcp6-server)" >&2; exit 1; } ;;
     bare*) [ -x "$BARE" ] || { echo "no $BARE: cargo build --release -p duet-bench-bare" >&2; exit 1; } ;;
@@ -360,6 +363,11 @@ if [[ " $SERVERS " == *" duet"* || -n "${PERF_DUET_AT:-}${TRACE_DUET_AT:-}" ]]; 
   cp "$DUET" "$RUN/duet-bin.new" && mv "$RUN/duet-bin.new" "$RUN/duet-bin"
   log "duet binary: $DUET (sha256 $(sha256sum "$RUN/duet-bin" | cut -c1-12); tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown))"
   DUET="$RUN/duet-bin"
+fi
+if [[ " $SERVERS " == *" duet-b "* ]]; then
+  cp "$DUET_B" "$RUN/duet-b-bin.new" && mv "$RUN/duet-b-bin.new" "$RUN/duet-b-bin"
+  log "duet-b binary: $DUET_B (sha256 $(sha256sum "$RUN/duet-b-bin" | cut -c1-12))"
+  DUET_B="$RUN/duet-b-bin"
 fi
 [ -f "$CSV" ] || echo "$HDR" > "$CSV"
 cleanup
