@@ -202,7 +202,7 @@ impl Dhcpv6Server {
         {
             return Some(k);
         }
-        let (ranges, pd_pools) = (s.ranges.clone(), s.pd_pools.clone());
+        let ranges = s.ranges.len();
         match kind {
             LeaseKind::Na => {
                 let classes = self.address_classes(ctx);
@@ -211,7 +211,11 @@ impl Dhcpv6Server {
                     .filter(|k| k.kind == LeaseKind::Na)
                     .map(|k| k.prefix.addr())
                     .collect();
-                for r in ranges {
+                // By position: the free search needs the database mutably.
+                for i in 0..ranges {
+                    let Some(r) = self.subnet(ctx.subnet).and_then(|s| s.ranges.get(i)).copied() else {
+                        break;
+                    };
                     let random = self.random();
                     if let Some(a) = self.db.find_free_address(r, classes, random, &except) {
                         return Some(LeaseKey::address(a));
@@ -220,7 +224,7 @@ impl Dhcpv6Server {
             }
             LeaseKind::Pd => {
                 let wanted: Vec<u8> = hints.iter().map(|k| k.prefix.len()).filter(|l| *l > 0).collect();
-                let mut order = pd_pools;
+                let mut order = s.pd_pools.clone();
                 order.sort_by_key(|&i| {
                     let len = self.db.pd_pools().get(i).map(|p| p.delegated_len()).unwrap_or(0);
                     !wanted.contains(&len)
