@@ -197,13 +197,19 @@ impl Daemon {
     /// logs. A failed commit stops the server.
     fn drive(&mut self) -> Result<(), StoreError> {
         let now = now();
+        // What earlier commits released leaves first: an inline commit
+        // below blocks this thread for an fdatasync.
+        self.transmit(now);
         while !self.writer.busy() {
             let Some(c) = self.node.poll_commit(now) else {
                 break;
             };
             match self.writer.start(c) {
                 Started::Running => break,
-                Started::Done(seq, result) => self.node.commit_done(now, seq, result)?,
+                Started::Done(seq, result) => {
+                    self.node.commit_done(now, seq, result)?;
+                    self.transmit(now);
+                }
             }
         }
         self.transmit(now);
