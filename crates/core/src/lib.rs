@@ -46,4 +46,6 @@ pub mod net;
 pub mod node;
 pub mod policy;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod time;

@@ -891,25 +891,16 @@ impl World {
 
     /// Side `node` learns its connection is gone (FIN, RST, replaced).
     fn side_closed(&mut self, node: NodeId, why: &'static str) {
-        let Some(c) = self.link.conn.as_mut() else { return };
-        if !c.open[node] {
-            return;
-        }
-        c.open[node] = false;
-        let id = c.id;
-        self.ev(Ev::ConnDown { node, id, why });
-        let now = self.nodes[node].now(self.now);
-        if let Some(run) = self.nodes[node].run.as_mut() {
-            run.node.partner_closed(now, 0, id);
-            let _ = self.drive(node);
-        }
-        if node == PRIMARY {
-            self.ensure_connect(2000);
-        }
+        self.end_side(node, why, false);
     }
 
-    /// The endpoint at `node` asked to close: FIN after what it already sent.
+    /// The endpoint at `node` asked to close: FIN after what it already
+    /// sent (called from `drive`, which goes on with the node).
     fn close_side(&mut self, node: NodeId, why: &'static str) {
+        self.end_side(node, why, true);
+    }
+
+    fn end_side(&mut self, node: NodeId, why: &'static str, by_us: bool) {
         let Some(c) = self.link.conn.as_mut() else { return };
         if !c.open[node] {
             return;
@@ -917,12 +908,19 @@ impl World {
         c.open[node] = false;
         let id = c.id;
         self.ev(Ev::ConnDown { node, id, why });
-        self.push_seg(1 - node, Seg::Fin);
+        if by_us {
+            self.push_seg(1 - node, Seg::Fin);
+        }
         let now = self.nodes[node].now(self.now);
         if let Some(run) = self.nodes[node].run.as_mut() {
             run.node.partner_closed(now, 0, id);
+            if !by_us {
+                let _ = self.drive(node);
+            }
         }
-        self.link.tidy();
+        if by_us {
+            self.link.tidy();
+        }
         if node == PRIMARY {
             self.ensure_connect(2000);
         }

@@ -27,16 +27,16 @@ impl FailoverEndpoint {
         }
         for (pool, f0, f1, target) in self.balance_targets(db) {
             let threshold = (f0.saturating_add(f1) / 20).max(1);
-            if f1.saturating_add(threshold) <= target {
-                let n = usize::try_from(target.saturating_sub(f1))
-                    .unwrap_or(usize::MAX)
-                    .min(4096);
-                let picks = db
-                    .pd_pools()
+            // At most 4096 prefixes move per scan.
+            let picks = |db: &LeaseDb, class: usize, n: u128| {
+                let n = usize::try_from(n).unwrap_or(usize::MAX).min(4096);
+                db.pd_pools()
                     .get(pool)
-                    .map(|p| p.pick_free(0, n))
-                    .unwrap_or_default();
-                for p in picks {
+                    .map(|p| p.pick_free(class, n))
+                    .unwrap_or_default()
+            };
+            if f1.saturating_add(threshold) <= target {
+                for p in picks(db, 0, target.saturating_sub(f1)) {
                     let key = LeaseKey::prefix(p);
                     let mut l = db
                         .get(&key)
@@ -57,15 +57,7 @@ impl FailoverEndpoint {
                     }
                 }
             } else if f1 > target.saturating_add(threshold) {
-                let n = usize::try_from(f1.saturating_sub(target))
-                    .unwrap_or(usize::MAX)
-                    .min(4096);
-                let picks = db
-                    .pd_pools()
-                    .get(pool)
-                    .map(|p| p.pick_free(1, n))
-                    .unwrap_or_default();
-                for p in picks {
+                for p in picks(db, 1, f1.saturating_sub(target)) {
                     let key = LeaseKey::prefix(p);
                     // Recorded as unacknowledged: after a crash before the
                     // partner's answer we resend our FREE-BACKUP (undoing

@@ -4,10 +4,11 @@
 //! scenarios of issue 4 (RFC 8156 §8 as a whole).
 
 use super::*;
-use crate::dhcp::{Incoming, ServerOptions, Subnet};
+use crate::dhcp::{Incoming, ServerOptions};
 use crate::lease::BindingKey;
 use crate::node::{CommitPlan, Node, NodeConfig, NodeEvent, Transmit};
 use crate::store::{LeaseStore, MemoryStore};
+use crate::testing::{endpoint_config, subnet};
 use crate::time::Timestamp;
 use duet_wire::option::{IaNa, IaPd};
 use duet_wire::{ClientMessage, Duid, FrameDecoder, Message, MessageType, StreamMessage};
@@ -15,44 +16,6 @@ use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
 const START: UnixTime = UnixTime(1_800_000_000);
-
-fn endpoint_config(role: Role, mclt: u64) -> EndpointConfig {
-    EndpointConfig {
-        name: "pair-1".into(),
-        role,
-        mclt: Duration::from_secs(mclt),
-        max_unacked_bndupd: 10,
-        keepalive: Duration::from_secs(10),
-        auto_partner_down: None,
-        prefix_split: 0.5,
-        startup_time: Duration::from_secs(5),
-        scan_interval: Duration::from_secs(30),
-        ranges: vec![0],
-        pd_pools: vec![0],
-        fingerprint: Some(b"pools-v1".to_vec()),
-    }
-}
-
-fn subnet() -> Subnet {
-    Subnet {
-        prefix: "2001:db8:1::/64".parse().unwrap(),
-        interface: Some("eth0".into()),
-        ranges: vec![(
-            "2001:db8:1::1000".parse().unwrap(),
-            "2001:db8:1::2fff".parse().unwrap(),
-        )],
-        pd_pools: vec![("2001:db8:8000::/48".parse().unwrap(), 56)],
-        preferred_lifetime: Duration::from_secs(2000),
-        valid_lifetime: Duration::from_secs(3000),
-        renew_time: Duration::from_secs(1000),
-        rebind_time: Duration::from_secs(1600),
-        dns_servers: vec![],
-        domain_search: vec![],
-        preference: 0,
-        rapid_commit: false,
-        relationship: Some(0),
-    }
-}
 
 /// One server: a [`Node`] over a memory store, driven as the daemon drives
 /// it (commit, then send what the commit released).
@@ -88,7 +51,7 @@ impl Server {
         let local = UnixTime(now.0.saturating_add_signed(skew));
         let seed = local.0 ^ u64::from(role == Role::Primary);
         let ncfg = NodeConfig {
-            subnets: vec![subnet()],
+            subnets: vec![subnet(Some(0))],
             options: ServerOptions::default(),
             relationships: vec![cfg.clone()],
             plan: immediate(),

@@ -31,46 +31,67 @@ pub struct IaNa<'a> {
     pub options: Vec<DhcpOption<'a>>,
 }
 
-impl IaNa<'_> {
-    /// Copies borrowed bytes.
-    pub fn into_owned(self) -> IaNa<'static> {
-        IaNa {
-            iaid: self.iaid,
-            t1: self.t1,
-            t2: self.t2,
-            options: owned_options(self.options),
+/// OPTION_IA_PD (RFC 8415 §21.21): the same layout as an IA_NA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IaPd<'a> {
+    /// Identity association id (its own IAID space).
+    pub iaid: u32,
+    /// T1, seconds.
+    pub t1: u32,
+    /// T2, seconds.
+    pub t2: u32,
+    /// IA_PD-options (IAPREFIX, STATUS_CODE, ...).
+    pub options: Vec<DhcpOption<'a>>,
+}
+
+/// The codec of an IA with T1 and T2 (IA_NA and IA_PD share it).
+macro_rules! ia_with_timers {
+    ($Ia:ident) => {
+        impl $Ia<'_> {
+            /// Copies borrowed bytes.
+            pub fn into_owned(self) -> $Ia<'static> {
+                $Ia {
+                    iaid: self.iaid,
+                    t1: self.t1,
+                    t2: self.t2,
+                    options: owned_options(self.options),
+                }
+            }
         }
-    }
+
+        impl<'a> OptionValue<'a> for $Ia<'a> {
+            type Static = $Ia<'static>;
+
+            fn decode(r: &mut Reader<'a>, scope: Scope) -> Result<Option<Self>, DecodeError> {
+                at_least(r, 12, "at least 12 (IAID, T1, T2)")?;
+                Ok(Some($Ia {
+                    iaid: r.u32()?,
+                    t1: r.u32()?,
+                    t2: r.u32()?,
+                    options: parse_options(r, scope)?,
+                }))
+            }
+
+            fn data_len(&self) -> usize {
+                options_len(&self.options).saturating_add(12)
+            }
+
+            fn emit(&self, w: &mut Writer<'_>) -> Result<(), EmitError> {
+                w.u32(self.iaid)?;
+                w.u32(self.t1)?;
+                w.u32(self.t2)?;
+                emit_options(&self.options, w)
+            }
+
+            fn into_static(self) -> Self::Static {
+                self.into_owned()
+            }
+        }
+    };
 }
 
-impl<'a> OptionValue<'a> for IaNa<'a> {
-    type Static = IaNa<'static>;
-
-    fn decode(r: &mut Reader<'a>, scope: Scope) -> Result<Option<Self>, DecodeError> {
-        at_least(r, 12, "at least 12 (IAID, T1, T2)")?;
-        Ok(Some(IaNa {
-            iaid: r.u32()?,
-            t1: r.u32()?,
-            t2: r.u32()?,
-            options: parse_options(r, scope)?,
-        }))
-    }
-
-    fn data_len(&self) -> usize {
-        options_len(&self.options).saturating_add(12)
-    }
-
-    fn emit(&self, w: &mut Writer<'_>) -> Result<(), EmitError> {
-        w.u32(self.iaid)?;
-        w.u32(self.t1)?;
-        w.u32(self.t2)?;
-        emit_options(&self.options, w)
-    }
-
-    fn into_static(self) -> Self::Static {
-        self.into_owned()
-    }
-}
+ia_with_timers!(IaNa);
+ia_with_timers!(IaPd);
 
 /// OPTION_IA_TA (RFC 8415 §21.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,60 +127,6 @@ impl<'a> OptionValue<'a> for IaTa<'a> {
             iaid: self.iaid,
             options: owned_options(self.options),
         }
-    }
-}
-
-/// OPTION_IA_PD (RFC 8415 §21.21).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IaPd<'a> {
-    /// Identity association id (its own IAID space).
-    pub iaid: u32,
-    /// T1, seconds.
-    pub t1: u32,
-    /// T2, seconds.
-    pub t2: u32,
-    /// IA_PD-options (IAPREFIX, STATUS_CODE, ...).
-    pub options: Vec<DhcpOption<'a>>,
-}
-
-impl IaPd<'_> {
-    /// Copies borrowed bytes.
-    pub fn into_owned(self) -> IaPd<'static> {
-        IaPd {
-            iaid: self.iaid,
-            t1: self.t1,
-            t2: self.t2,
-            options: owned_options(self.options),
-        }
-    }
-}
-
-impl<'a> OptionValue<'a> for IaPd<'a> {
-    type Static = IaPd<'static>;
-
-    fn decode(r: &mut Reader<'a>, scope: Scope) -> Result<Option<Self>, DecodeError> {
-        at_least(r, 12, "at least 12 (IAID, T1, T2)")?;
-        Ok(Some(IaPd {
-            iaid: r.u32()?,
-            t1: r.u32()?,
-            t2: r.u32()?,
-            options: parse_options(r, scope)?,
-        }))
-    }
-
-    fn data_len(&self) -> usize {
-        options_len(&self.options).saturating_add(12)
-    }
-
-    fn emit(&self, w: &mut Writer<'_>) -> Result<(), EmitError> {
-        w.u32(self.iaid)?;
-        w.u32(self.t1)?;
-        w.u32(self.t2)?;
-        emit_options(&self.options, w)
-    }
-
-    fn into_static(self) -> Self::Static {
-        self.into_owned()
     }
 }
 

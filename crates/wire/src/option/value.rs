@@ -104,49 +104,41 @@ impl<'a> OptionValue<'a> for () {
     fn into_static(self) -> Self::Static {}
 }
 
-/// A one-byte number (preference, reconfigure message type, server flags).
-impl<'a> OptionValue<'a> for u8 {
-    type Static = u8;
+/// The codec of a fixed-size number: its size, its reader, its writer.
+macro_rules! number {
+    ($(#[$doc:meta])* $T:ty, $n:literal, $read:ident, $write:ident) => {
+        $(#[$doc])*
+        impl<'a> OptionValue<'a> for $T {
+            type Static = $T;
 
-    fn decode(r: &mut Reader<'a>, _: Scope) -> Result<Option<Self>, DecodeError> {
-        exact(r, 1, "1")?;
-        Ok(Some(r.u8()?))
-    }
+            fn decode(r: &mut Reader<'a>, _: Scope) -> Result<Option<Self>, DecodeError> {
+                exact(r, $n, stringify!($n))?;
+                Ok(Some(r.$read()?))
+            }
 
-    fn data_len(&self) -> usize {
-        1
-    }
+            fn data_len(&self) -> usize {
+                $n
+            }
 
-    fn emit(&self, w: &mut Writer<'_>) -> Result<(), EmitError> {
-        w.u8(*self)
-    }
+            fn emit(&self, w: &mut Writer<'_>) -> Result<(), EmitError> {
+                w.$write(*self)
+            }
 
-    fn into_static(self) -> Self::Static {
-        self
-    }
+            fn into_static(self) -> Self::Static {
+                self
+            }
+        }
+    };
 }
 
-/// A two-byte number (elapsed time, connect flags, DNS flags).
-impl<'a> OptionValue<'a> for u16 {
-    type Static = u16;
-
-    fn decode(r: &mut Reader<'a>, _: Scope) -> Result<Option<Self>, DecodeError> {
-        exact(r, 2, "2")?;
-        Ok(Some(r.u16()?))
-    }
-
-    fn data_len(&self) -> usize {
-        2
-    }
-
-    fn emit(&self, w: &mut Writer<'_>) -> Result<(), EmitError> {
-        w.u16(*self)
-    }
-
-    fn into_static(self) -> Self::Static {
-        self
-    }
-}
+number!(
+    /// A one-byte number (preference, reconfigure message type, server flags).
+    u8, 1, u8, u8
+);
+number!(
+    /// A two-byte number (elapsed time, connect flags, DNS flags).
+    u16, 2, u16, u16
+);
 
 /// A four-byte number (timers in seconds, counts).
 impl<'a> OptionValue<'a> for u32 {
