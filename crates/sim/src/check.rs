@@ -59,7 +59,14 @@ impl World {
     /// * or `partner`'s store was lost too since the client got the lease,
     ///   or does not record having communicated: nothing is left, and a
     ///   pair that both lost their storage looks new (RFC 8156 §8.6.2 lets
-    ///   a new pair skip the MCLT wait).
+    ///   a new pair skip the MCLT wait);
+    /// * or `partner`'s store was lost earlier and has not finished
+    ///   downloading the granting server's copy (UPDREQALL): what it knows
+    ///   is part of what the granting store held, which is now lost too —
+    ///   both copies of the relationship are gone, including which server
+    ///   owns each free prefix (duet-sim seed 28841: the primary, wiped and
+    ///   cut off mid-download, later took a prefix the wiped secondary had
+    ///   delegated while it was down, believing it its own).
     ///
     /// Everything else the MCLT rule covers: a lease given within MCLT of
     /// what the partner acknowledged for it, which the partner keeps that
@@ -69,7 +76,10 @@ impl World {
         let p = &self.nodes[partner];
         if uncapped {
             Some(Orphan::Uncapped)
-        } else if p.wiped_at.is_some_and(|w| w >= since_ms) || !p.recorded_communicated {
+        } else if p.wiped_at.is_some_and(|w| w >= since_ms)
+            || !p.recorded_communicated
+            || p.recorded_download_pending
+        {
             Some(Orphan::BothLost)
         } else {
             None

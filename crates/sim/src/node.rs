@@ -211,6 +211,9 @@ pub struct Node {
     pub recorded: Option<ServerState>,
     /// Whether the store records having communicated with the partner.
     pub recorded_communicated: bool,
+    /// Whether the store records an UPDREQALL download not yet complete:
+    /// its table is a partial copy of the partner's.
+    pub recorded_download_pending: bool,
 }
 
 impl Node {
@@ -230,6 +233,7 @@ impl Node {
             restart_pending: false,
             recorded: None,
             recorded_communicated: false,
+            recorded_download_pending: false,
         }
     }
 

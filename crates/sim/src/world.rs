@@ -633,6 +633,7 @@ impl World {
             if let Ok(r) = serde_json::from_slice::<EndpointRecord>(b) {
                 n.recorded = Some(ServerState::from(r.state));
                 n.recorded_communicated = r.communicated;
+                n.recorded_download_pending = r.download_pending;
             }
         }
         self.ev(Ev::Commit {
@@ -1069,6 +1070,7 @@ impl World {
             n.active_pd.clear();
             n.recorded = None;
             n.recorded_communicated = false;
+            n.recorded_download_pending = false;
             n.wiped_at = Some(self.now);
             // Bindings the partner's store still covers survive the wipe
             // (it is now their durable copy); the others are lost, and

@@ -225,8 +225,13 @@ impl super::FailoverEndpoint {
                 // current connection. Without one they are unknown, not
                 // "never communicated" (duet-sim seed 48086: a server that
                 // restarted in RECOVER-WAIT with its partner down skipped
-                // the wait).
-                if self.communications_ok() && self.partner_flags & SERVER_FLAG_COMMUNICATED == 0 {
+                // the wait). And our own record, where it says we did, wins:
+                // a partner that lost its storage too says "never" of a
+                // server that did run failover (seed 28841).
+                if self.communications_ok()
+                    && self.partner_flags & SERVER_FLAG_COMMUNICATED == 0
+                    && !self.communicated_before
+                {
                     self.recover_wait_until = Some(now);
                 } else {
                     let failure = self.last_operating.unwrap_or(self.started_at);
