@@ -176,6 +176,21 @@ impl AddressRangeSet {
         (lo, hi)
     }
 
+    /// The first and last address.
+    pub fn bounds(&self) -> (Ipv6Addr, Ipv6Addr) {
+        (Ipv6Addr::from(self.start), Ipv6Addr::from(self.end))
+    }
+
+    /// Number of addresses of class `c` (0 even, 1 odd) in the range.
+    pub fn class_size(&self, c: usize) -> u128 {
+        let (lo, hi) = self.class_bounds(c);
+        if self.end < c as u128 || hi < lo {
+            0
+        } else {
+            hi.saturating_sub(lo).saturating_add(1)
+        }
+    }
+
     /// Whether `a` lies in the range.
     pub fn contains(&self, a: Ipv6Addr) -> bool {
         (self.start..=self.end).contains(&u128::from(a))
@@ -479,6 +494,22 @@ mod tests {
         }
         assert_eq!(got.len(), 3, "2001:db8:: (IID 0) is withheld");
         assert!(!got.contains(&"2001:db8::".parse().unwrap()));
+    }
+
+    #[test]
+    fn class_sizes_add_up_to_the_range() {
+        for (a, b) in [
+            (0x1000u128, 0x1000u128),
+            (0x1000, 0x1001),
+            (0x1001, 0x1007),
+            (0, 2),
+            (1, 1),
+        ] {
+            let r = AddressRangeSet::new(Ipv6Addr::from(a), Ipv6Addr::from(b));
+            assert_eq!(r.class_size(0) + r.class_size(1), r.size(), "{a:x}-{b:x}");
+            assert_eq!(r.class_size(0), r.free_in_class(0), "{a:x}-{b:x}");
+            assert_eq!(r.class_size(1), r.free_in_class(1), "{a:x}-{b:x}");
+        }
     }
 
     #[test]

@@ -235,9 +235,17 @@ impl Lease {
     /// its valid lifetime, any other state at its state expiration.
     pub fn next_event(&self) -> Option<UnixTime> {
         match self.state {
-            LeaseState::Active => Some(self.valid_until),
+            LeaseState::Active => Some(self.active_end()),
             _ => self.state_expiration,
         }
+    }
+
+    /// When an ACTIVE lease ends: the client's valid lifetime, or later if
+    /// the binding is held beyond it (a state expiration past it: the
+    /// partner may have extended it unseen, RFC 8156 §4.4).
+    pub fn active_end(&self) -> UnixTime {
+        self.state_expiration
+            .map_or(self.valid_until, |e| e.max(self.valid_until))
     }
 
     /// Whether the lease is bound to this binding and still valid at `now`.

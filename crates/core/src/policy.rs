@@ -36,6 +36,14 @@ pub trait LeasePolicy {
     /// Whether and how to answer clients (RFC 8156 §8.1 (a)).
     fn responsiveness(&self, rel: usize) -> Responsiveness;
 
+    /// While [`Responsiveness::RenewResponsive`]: the Elapsed Time (RFC
+    /// 8415 §21.9) from which a Solicit or Rebind is answered anyway, the
+    /// rescue of a client that does not reach the server that should
+    /// answer it (RFC 7031 §4.7). `None`: never.
+    fn rescue_after(&self, _rel: usize) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Low-bit address classes this server may allocate new addresses from
     /// now: `[even, odd]` (RFC 8156 §4.2.1: primary odd, secondary even).
     fn address_classes(&self, rel: usize) -> [bool; 2];

@@ -21,6 +21,8 @@ pub(crate) fn endpoint_config(role: Role, mclt: u64) -> EndpointConfig {
         ranges: vec![0],
         pd_pools: vec![0],
         fingerprint: Some(b"pools-v1".to_vec()),
+        rescue_after: None,
+        sole_with_peer: true,
     }
 }
 

@@ -74,6 +74,8 @@ pub fn endpoint_config(s: &Scenario, role: Role) -> EndpointConfig {
         ranges: vec![0],
         pd_pools: vec![0],
         fingerprint: Some(b"duet-sim".to_vec()),
+        rescue_after: None,
+        sole_with_peer: true,
     }
 }
 

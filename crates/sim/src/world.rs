@@ -740,6 +740,23 @@ impl World {
                     node,
                     text: format!("CONNECT refused: {text}"),
                 }),
+                EpEvent::Refused(r) => self.ev(Ev::Notice {
+                    node,
+                    text: format!(
+                        "refusal ({}, {}): {}",
+                        r.kind.name(),
+                        if r.by_us { "by us" } else { "by the partner" },
+                        r.reason
+                    ),
+                }),
+                EpEvent::HandoverDone => self.ev(Ev::Notice {
+                    node,
+                    text: "handover done".into(),
+                }),
+                EpEvent::HandoverFailed(why) => self.ev(Ev::Notice {
+                    node,
+                    text: format!("handover failed: {why}"),
+                }),
                 EpEvent::CommunicationsOk | EpEvent::CommunicationsLost => {}
             }
         }

@@ -47,7 +47,9 @@
 //! | `failover[].max-unacked-bndupd` | 100 | BNDUPDs in flight to the partner |
 //! | `failover[].auto-partner-down` | 0 | COMMUNICATIONS-INTERRUPTED time before PARTNER-DOWN; 0 = never |
 //! | `failover[].prefix-split` | 0.5 | share of delegable prefixes the secondary holds, 0 to 1 |
-//! | `failover[].keepalive` | 60 | longest silence before a CONTACT (OPTION_F_KEEPALIVE_TIME, RFC 8156 §5.5.12) |
+//! | `failover[].keepalive` | 8 | longest silence from the partner before communications are declared lost (OPTION_F_KEEPALIVE_TIME, RFC 8156 §5.5.12); a CONTACT goes every quarter of the partner's |
+//! | `failover[].rescue-after` | 5 | a secondary in NORMAL also answers a Solicit or Rebind whose Elapsed Time is at least this (RFC 7031 §4.7: the primary may have lost its client link); 0 = never, at most 655 |
+//! | `failover[].handover-on-stop` | false | on SIGTERM, hand the clients over to the partner first (as `duet ctl handover`) |
 //! | `failover[].tls` | required unless `insecure` | `{ cert, key, ca, peer-name }` (paths relative to the config file) |
 //! | `failover[].insecure` | false | `true` allows the partner link without TLS (and then `tls` must be absent) |
 
@@ -100,8 +102,20 @@ pub const DEFAULT_MCLT: Duration = Duration::from_secs(3600);
 pub const DEFAULT_MAX_UNACKED_BNDUPD: u32 = 100;
 /// Default `failover.prefix-split`.
 pub const DEFAULT_PREFIX_SPLIT: f64 = 0.5;
-/// Default `failover.keepalive` (OPTION_F_KEEPALIVE_TIME, RFC 8156 §5.5.12).
-pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
+/// Default `failover.keepalive` (OPTION_F_KEEPALIVE_TIME, RFC 8156 §5.5.12;
+/// the RFC's example is 60 s). A partner that dies or is cut off silently
+/// is noticed within this plus a second; CONTACTs go every quarter of it
+/// (2 s), so a healthy pair never stays silent that long, even loaded.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(8);
+/// Default `failover.rescue-after`: a healthy primary answers within
+/// milliseconds, and a client retransmits a Solicit after about 1, 3 and 7
+/// seconds (RFC 8415 §15), so its fourth try shows 5 s only when the
+/// primary has missed three; a rescue is safe whenever it happens (the
+/// secondary's own half and FREE-BACKUP prefixes, MCLT-capped).
+pub const DEFAULT_RESCUE_AFTER: Duration = Duration::from_secs(5);
+/// Longest `failover.rescue-after`: the Elapsed Time option counts up to
+/// 655.35 s (RFC 8415 §21.9).
+pub const MAX_RESCUE_AFTER: Duration = Duration::from_secs(655);
 /// The DHCPv6 server port, default for `server.listen` (RFC 8415 §7.2).
 pub const DHCP_SERVER_PORT: u16 = 547;
 /// The DHCPv6 failover port (IANA `dhcp-failover`, TCP 647), default for
@@ -280,10 +294,17 @@ pub struct RelationshipConfig {
     /// `insecure` (default false): the partner link runs without TLS;
     /// only allowed when `tls` is absent.
     pub insecure: bool,
-    /// `keepalive` (default 60 s, at least 1 s): longest silence on the
-    /// partner link before a CONTACT is sent (OPTION_F_KEEPALIVE_TIME,
-    /// RFC 8156 §5.5.12).
+    /// `keepalive` (default 8 s, at least 1 s): longest silence from the
+    /// partner before communications are declared lost
+    /// (OPTION_F_KEEPALIVE_TIME, RFC 8156 §5.5.12).
     pub keepalive: Duration,
+    /// `rescue-after` (default 5 s, 0 = `None`, at most 655 s): a
+    /// secondary in NORMAL also answers a Solicit or Rebind whose Elapsed
+    /// Time is at least this (RFC 7031 §4.7).
+    pub rescue_after: Option<Duration>,
+    /// `handover-on-stop` (default false): SIGTERM hands the clients over
+    /// to the partner first.
+    pub handover_on_stop: bool,
 }
 
 /// `failover.tls`: the partner link's TLS material.

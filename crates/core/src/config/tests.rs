@@ -257,7 +257,9 @@ fn failover_defaults_apply_when_optional_keys_absent() {
     assert_eq!(r.auto_partner_down, None);
     assert_eq!(r.prefix_split, 0.5);
     assert!(!r.insecure);
-    assert_eq!(r.keepalive, secs(60));
+    assert_eq!(r.keepalive, secs(8));
+    assert_eq!(r.rescue_after, Some(secs(5)));
+    assert!(!r.handover_on_stop);
 }
 
 #[test]
@@ -270,6 +272,8 @@ fn optional_keys_override_defaults_when_given() {
             ("prefix-split", Some("1")),
             ("mclt", Some("30")),
             ("max-unacked-bndupd", Some("1")),
+            ("rescue-after", Some("30")),
+            ("handover-on-stop", Some("true")),
         ],
     ));
     assert_eq!(c.subnets[0].preference, 255);
@@ -280,6 +284,10 @@ fn optional_keys_override_defaults_when_given() {
     assert_eq!(r.prefix_split, 1.0);
     assert_eq!(r.mclt, secs(30));
     assert_eq!(r.max_unacked_bndupd, 1);
+    assert_eq!(r.rescue_after, Some(secs(30)));
+    assert!(r.handover_on_stop);
+    let c = ok(&with_failover(&[], &[("rescue-after", Some("0"))]));
+    assert_eq!(c.failover[0].rescue_after, None, "0 turns rescue off");
 
     let c = ok(&[
         server(&[("queue-size", Some("8")), ("batch-max", Some("2"))]),
@@ -1093,6 +1101,16 @@ fn prefix_split_rejected_when_outside_0_to_1() {
         assert_eq!(e, "failover[0].prefix-split", "{bad}");
     }
     ok(&with_failover(&[], &[("prefix-split", Some("0"))]));
+}
+
+#[test]
+fn rescue_after_beyond_what_elapsed_time_can_say_is_rejected() {
+    let e = only_error(&with_failover(&[], &[("rescue-after", Some("656"))]));
+    assert!(
+        e.starts_with("failover[0].rescue-after: 656 s is beyond 655 s"),
+        "{e}"
+    );
+    ok(&with_failover(&[], &[("rescue-after", Some("655"))]));
 }
 
 #[test]

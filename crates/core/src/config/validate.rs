@@ -13,8 +13,8 @@ use super::{
     AddressRange, Config, ControlConfig, PdPoolConfig, RelationshipConfig, Role, ServerConfig, SubnetConfig,
     TlsConfig, DEFAULT_BATCH_MAX, DEFAULT_COMMIT_WINDOW, DEFAULT_KEEPALIVE, DEFAULT_MAX_UNACKED_BNDUPD,
     DEFAULT_MCLT, DEFAULT_PREFERRED_LIFETIME, DEFAULT_PREFIX_SPLIT, DEFAULT_QUEUE_SIZE, DEFAULT_REBIND_TIME,
-    DEFAULT_RENEW_TIME, DEFAULT_SEND_BURST, DEFAULT_SEND_RATE, DEFAULT_VALID_LIFETIME, DHCP_SERVER_PORT,
-    FAILOVER_PORT, MIN_FAILOVER_LIFETIME,
+    DEFAULT_RENEW_TIME, DEFAULT_RESCUE_AFTER, DEFAULT_SEND_BURST, DEFAULT_SEND_RATE, DEFAULT_VALID_LIFETIME,
+    DHCP_SERVER_PORT, FAILOVER_PORT, MAX_RESCUE_AFTER, MIN_FAILOVER_LIFETIME,
 };
 use crate::net::Ipv6Prefix;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -695,6 +695,8 @@ struct RelDraft {
     tls: Option<Option<TlsConfig>>,
     insecure: bool,
     keepalive: Duration,
+    rescue_after: Option<Duration>,
+    handover_on_stop: bool,
 }
 
 impl RelDraft {
@@ -711,6 +713,8 @@ impl RelDraft {
             tls: self.tls?,
             insecure: self.insecure,
             keepalive: self.keepalive,
+            rescue_after: self.rescue_after,
+            handover_on_stop: self.handover_on_stop,
         })
     }
 }
@@ -809,6 +813,23 @@ fn relationship(path: &str, w: &FailoverWire, base: &Path, e: &mut Errors) -> Re
         );
     }
 
+    let rescue = SecsKey::new(w.rescue_after, DEFAULT_RESCUE_AFTER);
+    let rescue_after = match rescue.secs() {
+        0 => None,
+        s if s > MAX_RESCUE_AFTER.as_secs() => {
+            e.push(
+                format!("{path}.rescue-after"),
+                format!(
+                    "{} is beyond {} s, the longest Elapsed Time a client can report (RFC 8415 §21.9); 0 turns rescue off",
+                    rescue.shown(),
+                    MAX_RESCUE_AFTER.as_secs()
+                ),
+            );
+            None
+        }
+        _ => Some(rescue.value),
+    };
+
     let insecure = w.insecure.unwrap_or(false);
     let tls_path = format!("{path}.tls");
     let tls = match (&w.tls, insecure) {
@@ -846,6 +867,8 @@ fn relationship(path: &str, w: &FailoverWire, base: &Path, e: &mut Errors) -> Re
         tls,
         insecure,
         keepalive: keepalive.value,
+        rescue_after,
+        handover_on_stop: w.handover_on_stop.unwrap_or(false),
     }
 }
 

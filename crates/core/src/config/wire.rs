@@ -98,6 +98,8 @@ pub(super) struct FailoverWire {
     pub(super) tls: Option<TlsWire>,
     pub(super) insecure: Option<bool>,
     pub(super) keepalive: Option<Secs>,
+    pub(super) rescue_after: Option<Secs>,
+    pub(super) handover_on_stop: Option<bool>,
 }
 
 /// `failover.tls`.

@@ -236,6 +236,22 @@ struct SubnetState {
     /// Indices of this subnet's ranges / pools in the lease database.
     ranges: Vec<usize>,
     pd_pools: Vec<usize>,
+    counters: SubnetCounters,
+}
+
+/// What one subnet's clients sent and got, since the server started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubnetCounters {
+    /// Client messages attributed to the subnet (RFC 8415 §13.1), before
+    /// the failover state's say: a quiet link's kernel filter discards
+    /// some before they get here.
+    pub seen: u64,
+    /// Of those, answered.
+    pub answered: u64,
+    /// Of those answered, answered only as a rescue (RFC 7031 §4.7).
+    pub rescued: u64,
+    /// When a client of the subnet was last answered.
+    pub last_answered: Option<UnixTime>,
 }
 
 impl Dhcpv6Server {
@@ -268,6 +284,7 @@ impl Dhcpv6Server {
                     cfg,
                     ranges: r,
                     pd_pools: p,
+                    counters: SubnetCounters::default(),
                 }
             })
             .collect();
@@ -303,6 +320,11 @@ impl Dhcpv6Server {
     /// The configured subnets.
     pub fn subnets(&self) -> impl Iterator<Item = &Subnet> {
         self.subnets.iter().map(|s| &s.cfg)
+    }
+
+    /// Each subnet's counters, in configuration order.
+    pub fn subnet_counters(&self) -> impl Iterator<Item = (&Subnet, SubnetCounters)> {
+        self.subnets.iter().map(|s| (&s.cfg, s.counters))
     }
 
     /// Lease-database indices of the address ranges and prefix pools of the

@@ -56,7 +56,23 @@ pub(super) fn handle(
     if !relay::all_forwards(&relays) {
         return Outcome::Dropped(Discard::NotForServer(MessageType::RelayRepl));
     }
-    match process(srv, now, &inc, client, &relays, policy) {
+    let mut seen = Seen::default();
+    let processed = process(srv, now, &inc, client, &relays, policy, &mut seen);
+    if let Some(c) = seen
+        .subnet
+        .and_then(|i| srv.subnets.get_mut(i))
+        .map(|s| &mut s.counters)
+    {
+        c.seen = c.seen.saturating_add(1);
+        if processed.is_ok() {
+            c.answered = c.answered.saturating_add(1);
+            c.last_answered = Some(now);
+            if seen.rescued {
+                c.rescued = c.rescued.saturating_add(1);
+            }
+        }
+    }
+    match processed {
         Err(d) => Outcome::Dropped(d),
         Ok((reply, planned)) => {
             let relayed = !relays.is_empty();
@@ -88,6 +104,26 @@ pub(super) fn handle(
     }
 }
 
+/// Where a message was attributed, for the per-subnet counters.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The subnet of the client's link, once known.
+    subnet: Option<usize>,
+    /// Answered only because the client has been trying long enough.
+    rescued: bool,
+}
+
+/// How long the client has been trying (RFC 8415 §21.9: hundredths of a
+/// second; 0xffff means at least 655.35 s), if it says.
+fn elapsed(client: &ClientMessage<'_>) -> Option<std::time::Duration> {
+    client.options.iter().find_map(|o| match o {
+        DhcpOption::ElapsedTime(cs) => Some(std::time::Duration::from_millis(
+            u64::from(*cs).saturating_mul(10),
+        )),
+        _ => None,
+    })
+}
+
 fn process(
     srv: &mut Dhcpv6Server,
     now: UnixTime,
@@ -95,6 +131,7 @@ fn process(
     client: &ClientMessage<'_>,
     relays: &[&RelayMessage<'_>],
     policy: &dyn LeasePolicy,
+    seen: &mut Seen,
 ) -> Processed {
     use MessageType as T;
     let t = client.msg_type;
@@ -129,11 +166,22 @@ fn process(
         }
     }
     let subnet = select_subnet(srv, inc, relays);
+    seen.subnet = subnet;
     let rel = srv.subnet(subnet).and_then(|s| s.cfg.relationship);
     if let Some(r) = rel {
         match policy.responsiveness(r) {
             Responsiveness::Responsive => {}
             Responsiveness::RenewResponsive if client.options.server_id().is_some() => {}
+            // RFC 7031 §4.7: a client that has been trying this long is
+            // not reaching the server that should answer it.
+            Responsiveness::RenewResponsive
+                if matches!(t, T::Solicit | T::Rebind)
+                    && policy
+                        .rescue_after(r)
+                        .is_some_and(|after| elapsed(client).is_some_and(|e| e >= after)) =>
+            {
+                seen.rescued = true;
+            }
             _ => return Err(Discard::Unresponsive),
         }
     }

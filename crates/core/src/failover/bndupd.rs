@@ -32,6 +32,29 @@ pub(crate) struct LeaseUpdate {
     pub(crate) partner_lifetime: Option<AbsTime>,
     pub(crate) partner_raw_clt: Option<UnixTime>,
     pub(crate) expiration_time: Option<UnixTime>,
+    /// OPTION_LQ_BASE_TIME: when the sender wrote the data.
+    pub(crate) base: UnixTime,
+}
+
+impl LeaseUpdate {
+    /// When the client was given the lifetimes the update carries: the
+    /// later contact of the two servers (the sender's CLT_TIME, ours as
+    /// the sender recorded it), or the time of writing if neither talked
+    /// to the client — the base `lifetimes_base` used to write them.
+    fn lifetimes_base(&self) -> UnixTime {
+        match (self.clt, self.partner_raw_clt) {
+            (None, None) => self.base,
+            (a, b) => a.unwrap_or(UnixTime::ZERO).max(b.unwrap_or(UnixTime::ZERO)),
+        }
+    }
+}
+
+/// When a lease's client was given its current lifetimes, as far as this
+/// server knows: its own last contact or the partner's, whichever is
+/// later (the BNDUPD's IAADDR / IAPREFIX lifetimes count from it, §7.4).
+fn lifetimes_base(l: &Lease) -> Option<UnixTime> {
+    let t = l.cltt.max(l.failover.partner_raw_cltt);
+    (t > UnixTime::ZERO).then_some(t)
 }
 
 /// Why a lease in a BNDUPD could not even be evaluated.
@@ -55,6 +78,22 @@ pub(crate) fn parse_bndupd(msg: &FailoverMessage<'_>, now: UnixTime) -> Result<V
             "a BNDUPD carries exactly one OPTION_CLIENT_DATA or OPTION_IAPREFIX",
         ));
     };
+    // §7.5.2: a binding in a VPN this server does not have (duet has only
+    // the global default one, RFC 6607 §3.4) is rejected as a whole.
+    let inner = match container {
+        DhcpOption::ClientData(opts) => opts.as_slice(),
+        DhcpOption::IaPrefix(p) => p.options.as_slice(),
+        _ => &[],
+    };
+    if inner
+        .iter()
+        .any(|o| matches!(o, DhcpOption::Vss(v) if !is_global_vpn(v)))
+    {
+        return Err((
+            StatusCode::ConfigurationConflict,
+            "the binding is in a VPN (OPTION_VSS) this server does not have",
+        ));
+    }
     match container {
         DhcpOption::ClientData(opts) => {
             let duid = opts
@@ -102,6 +141,12 @@ pub(crate) fn parse_bndupd(msg: &FailoverMessage<'_>, now: UnixTime) -> Result<V
         }
         _ => Err((StatusCode::MissingBindingInformation, "no binding")),
     }
+}
+
+/// OPTION_VSS naming the global default VPN (RFC 6607 §3.4: type 255,
+/// no information).
+fn is_global_vpn(v: &duet_wire::option::Vss<'_>) -> bool {
+    v.vss_type == 255 && v.info.is_empty()
 }
 
 fn lease_update(
@@ -192,6 +237,7 @@ fn lease_update(
         }),
         partner_raw_clt: abs(duet_wire::option::code::F_PARTNER_RAW_CLT_TIME),
         expiration_time: abs(duet_wire::option::code::F_EXPIRATION_TIME),
+        base,
     }))
 }
 
@@ -343,32 +389,51 @@ pub(crate) fn resolve(
 }
 
 /// Applies an accepted update to the local record (§7.5.5, A9, A10).
+///
+/// An ACTIVE lease has two ends: the client's (`valid_until`, from the
+/// lifetimes as given, counted from the client contact they were given
+/// at) and the state's (OPTION_F_STATE_EXPIRATION_TIME, later when a
+/// server holds the binding beyond it: see `partner_lost_its_storage`).
 pub(crate) fn apply(local: Option<&Lease>, u: &LeaseUpdate, now: UnixTime) -> Option<Lease> {
     let state = stored_state(u)?;
+    let update_end = u.state_expiration.unwrap_or(now);
+    let base = u.lifetimes_base();
+    let client_end = base
+        .saturating_add(std::time::Duration::from_secs(u64::from(u.valid_lifetime)))
+        .min(update_end);
     // The same client's binding never ends earlier than a lifetime either
     // server promised it: an older (or concurrent) update may carry a
     // shorter one than we gave (found by duet-sim, seed 50). The caller
     // sends our longer end back (`pending_update` stays set).
-    let kept_end = local
-        .filter(|x| state == LeaseState::Active && x.state == LeaseState::Active && x.binding == u.binding)
-        .map(|x| x.valid_until)
-        .filter(|end| *end > u.state_expiration.unwrap_or(now));
+    let same = local
+        .filter(|x| state == LeaseState::Active && x.state == LeaseState::Active && x.binding == u.binding);
+    let (valid_until, active_end, kept) = match same {
+        Some(x) => {
+            let ours = x.active_end();
+            (
+                x.valid_until.max(client_end),
+                ours.max(update_end),
+                ours > update_end || x.valid_until > client_end,
+            )
+        }
+        None => (client_end, update_end, false),
+    };
     let mut l = local.cloned().unwrap_or_else(|| Lease::free(u.key, state, now));
     l.state = state;
     if u.binding.is_some() {
         l.binding = u.binding.clone();
     }
     l.start_time_of_state = u.start_time_of_state.unwrap_or(now);
-    l.state_expiration = kept_end.or(u.state_expiration);
     if state == LeaseState::Active {
-        let valid_until = kept_end.unwrap_or(u.state_expiration.unwrap_or(now));
-        let since = u.clt.unwrap_or(now);
+        l.state_expiration = Some(active_end);
         l.valid_until = valid_until;
-        l.preferred_until = since
+        l.preferred_until = base
             .saturating_add(std::time::Duration::from_secs(u64::from(u.preferred_lifetime)))
             .min(valid_until);
         l.t1 = u.t1;
         l.t2 = u.t2;
+    } else {
+        l.state_expiration = u.state_expiration;
     }
     if let Some(pl) = u.partner_lifetime {
         // expiration-time: what we acknowledged to the partner.
@@ -385,7 +450,7 @@ pub(crate) fn apply(local: Option<&Lease>, u: &LeaseUpdate, now: UnixTime) -> Op
     }
     // Our record now says what the partner says: nothing to send back
     // (unless we kept a later end).
-    l.failover.pending_update = kept_end.is_some();
+    l.failover.pending_update = kept;
     Some(l)
 }
 
@@ -397,7 +462,7 @@ fn lease_options(l: &Lease, state: LeaseState, now: UnixTime) -> Vec<DhcpOption<
     let timed = state == LeaseState::Active || l.state_expiration.is_some();
     if timed {
         let exp = if state == LeaseState::Active {
-            l.valid_until
+            l.active_end()
         } else {
             l.state_expiration.unwrap_or(l.valid_until)
         };
@@ -438,7 +503,9 @@ pub(crate) fn build_bndupd(
 ) -> Option<FailoverMessage<'static>> {
     let mut msg = FailoverMessage::new(FailoverMessageType::BndUpd, xid, now.to_abs());
     let opts = lease_options(l, state, now);
-    let since = if l.cltt > UnixTime::ZERO { l.cltt } else { now };
+    // §7.4: the lifetimes as given to the client (the receiver counts them
+    // from the same contact time: `LeaseUpdate::lifetimes_base`).
+    let since = lifetimes_base(l).unwrap_or(now);
     let (pref, valid) = if state == LeaseState::Active {
         (
             since.secs_until(l.preferred_until),
@@ -527,6 +594,13 @@ pub(crate) fn build_bndreply(
                     if let Some(d) = inner.client_id() {
                         v.insert(0, DhcpOption::ClientId(d.clone().into_owned()));
                     }
+                    // §7.6: OPTION_VSS as received.
+                    v.extend(
+                        inner
+                            .iter()
+                            .filter(|x| matches!(x, DhcpOption::Vss(_)))
+                            .map(|x| x.clone().into_owned()),
+                    );
                     reply.options.push(DhcpOption::ClientData(v));
                 }
                 DhcpOption::IaPrefix(p) => reply.options.push(DhcpOption::IaPrefix(IaPrefix {

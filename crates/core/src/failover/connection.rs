@@ -25,19 +25,16 @@ impl FailoverEndpoint {
         if !matches!(self.conn, Conn::Established { .. }) {
             return;
         }
-        let shown = match (self.state, self.startup) {
-            (ServerState::Startup, Some((prev, _))) => prev,
-            (s, _) => s,
-        };
+        let (shown, since) = self.shown_state();
         let xid = self.xid();
         let mut m = FailoverMessage::new(FailoverMessageType::State, xid, now.to_abs());
         m.options.push(DhcpOption::ServerState(shown));
         m.options.push(DhcpOption::ServerFlags(self.my_flags()));
-        m.options
-            .push(DhcpOption::StartTimeOfState(self.state_since.to_abs()));
-        if self.state == ServerState::PartnerDown {
-            m.options
-                .push(DhcpOption::PartnerDownTime(self.state_since.to_abs()));
+        m.options.push(DhcpOption::StartTimeOfState(since.to_abs()));
+        // Iff in PARTNER-DOWN (§6.3), a recorded one during STARTUP too:
+        // when it began, restarts included.
+        if shown == ServerState::PartnerDown {
+            m.options.push(DhcpOption::PartnerDownTime(since.to_abs()));
         }
         self.send(m, now);
     }
@@ -56,15 +53,20 @@ impl FailoverEndpoint {
         o.push(DhcpOption::RelationshipName(Cow::Owned(self.cfg.name.clone())));
         // Every delegable prefix of a pool is delegated at the pool's one length.
         o.push(DhcpOption::ConnectFlags(CONNECT_FLAG_FIXED_PD_LENGTH));
+        let mut vendor = vec![VendorSubOption {
+            code: EXTENSIONS_SUBOPTION,
+            data: Cow::Owned(EXTENSION_HANDOVER.to_be_bytes().to_vec()),
+        }];
         if let Some(fp) = &self.cfg.fingerprint {
-            o.push(DhcpOption::VendorOpts(VendorOpts {
-                enterprise_number: FINGERPRINT_ENTERPRISE,
-                options: vec![VendorSubOption {
-                    code: FINGERPRINT_SUBOPTION,
-                    data: Cow::Owned(fp.clone()),
-                }],
-            }));
+            vendor.push(VendorSubOption {
+                code: FINGERPRINT_SUBOPTION,
+                data: Cow::Owned(fp.clone()),
+            });
         }
+        o.push(DhcpOption::VendorOpts(VendorOpts {
+            enterprise_number: FINGERPRINT_ENTERPRISE,
+            options: vendor,
+        }));
         o
     }
 
@@ -79,17 +81,50 @@ impl FailoverEndpoint {
         })
     }
 
+    /// Records a refusal between the partners (see [`Refusal`]).
+    pub(super) fn refused(&mut self, kind: RefusalKind, reason: String, by_us: bool, now: UnixTime) {
+        let r = Refusal {
+            kind,
+            reason,
+            at: now,
+            by_us,
+        };
+        self.refusal = Some(r.clone());
+        self.events.push_back(Event::Refused(r));
+    }
+
+    /// The partner showed it is alive without a connection reaching this
+    /// endpoint: a connection attempt that failed or was refused before
+    /// CONNECT (TLS, its certificate, an unknown relationship name), with
+    /// the refusal if it was one. Automatic PARTNER-DOWN counts from here,
+    /// and is held off while a refusal stands.
+    pub fn handle_attempt(&mut self, now: UnixTime, refusal: Option<(RefusalKind, String)>) {
+        self.last_heard = self.last_heard.max(now);
+        if let Some((kind, reason)) = refusal {
+            self.refused(kind, reason, true, now);
+        }
+    }
+
     /// The TCP (+TLS) connection to the partner is up. The primary sends
-    /// CONNECT (§6.1.1); the secondary waits for it.
+    /// CONNECT (§6.1.1); the secondary waits for it. A server that handed
+    /// its clients over stays out: it closes at once (primary) or refuses
+    /// the CONNECT (secondary).
     pub fn handle_connected(&mut self, now: UnixTime) {
         self.communicated_at_connect = self.communicated;
         self.last_received = now;
+        self.last_heard = self.last_heard.max(now);
         self.last_sent = now;
+        self.partner_extensions = 0;
         // What the previous connection's partner announced does not carry
         // over: its CONNECT / CONNECTREPLY tells again.
         self.partner_keepalive = self.cfg.keepalive;
         self.partner_max_unacked = 1;
         match self.cfg.role {
+            Role::Primary if self.parked => {
+                self.events.push_back(Event::Close(
+                    "this server handed its clients over and waits to be resumed or restarted".into(),
+                ));
+            }
             Role::Primary => {
                 let xid = self.xid();
                 let mut m = FailoverMessage::new(FailoverMessageType::Connect, xid, now.to_abs());
@@ -119,6 +154,7 @@ impl FailoverEndpoint {
             std::mem::take(&mut self.in_flight).into_iter().collect();
         back.sort_by_key(|(x, _)| *x);
         self.in_flight_keys.clear();
+        self.acks_awaited_since = None;
         for (_, f) in back.into_iter().rev() {
             let item = QueueItem {
                 announce: (f.announced != f.snapshot.state).then_some(f.announced),
@@ -147,6 +183,7 @@ impl FailoverEndpoint {
     /// A message from the partner.
     pub fn handle_message(&mut self, now: UnixTime, msg: &FailoverMessage<'_>, db: &mut LeaseDb) {
         self.last_received = now;
+        self.last_heard = self.last_heard.max(now);
         let sent = UnixTime::from_abs(msg.sent_time, now);
         let skew = i64::try_from(sent.secs())
             .unwrap_or(0)
@@ -160,17 +197,18 @@ impl FailoverEndpoint {
             (Conn::AwaitConnectReply, T::ConnectReply) => self.on_connect_reply(now, msg, db),
             (Conn::Established { .. }, _) if skewed => {
                 // §7.5.1: SHOULD drop the connection.
-                self.close(
-                    format!("partner clock differs by {skew} s (more than {MAX_TIME_SKEW} s)"),
-                    now,
-                    db,
-                );
+                let why = format!("partner clock differs by {skew} s (more than {MAX_TIME_SKEW} s)");
+                self.refused(RefusalKind::TimeSkew, why.clone(), true, now);
+                self.close(why, now, db);
             }
             (Conn::Established { .. }, T::State) => self.on_state(now, msg, db),
             (Conn::Established { .. }, T::Contact) => {}
             (Conn::Established { .. }, T::Disconnect) => {
                 let why = bndupd::status_text(&msg.options);
                 self.close(format!("partner sent DISCONNECT {why}"), now, db);
+                if is_handover(msg) {
+                    self.partner_handed_over(now, db);
+                }
             }
             (Conn::Established { .. }, T::BndUpd) => self.on_bndupd(now, msg, db),
             (Conn::Established { .. }, T::BndReply) => self.on_bndreply(now, msg, db),
@@ -185,6 +223,7 @@ impl FailoverEndpoint {
             }
         }
         self.pump(now, db);
+        self.check_leaving(now, db);
     }
 
     pub(super) fn reject_connect(
@@ -201,7 +240,100 @@ impl FailoverEndpoint {
             message: Cow::Owned(text.clone().into_bytes()),
         }));
         self.send(m, now);
+        if code != StatusCode::ServerShuttingDown {
+            self.refused(RefusalKind::of_status(code), format!("{code}: {text}"), true, now);
+        }
         self.close(format!("refused CONNECT: {code}: {text}"), now, db);
+    }
+
+    /// What the partner's CONNECT (`secondary`) or CONNECTREPLY announces
+    /// that this endpoint cannot work with (§6.1.2, §6.1.3): the protocol
+    /// version, the relationship name (§5.5.14), CONNECT_FLAGS (§5.5.3:
+    /// every prefix of a pool is delegated at the pool's one length here),
+    /// the configuration fingerprint (compared by the secondary only), and
+    /// the MCLT (the primary's rules: the secondary adopts it, the primary
+    /// drops a CONNECTREPLY that differs).
+    pub(super) fn partner_params_refused(
+        &self,
+        opts: &[DhcpOption<'_>],
+        secondary: bool,
+    ) -> Option<(StatusCode, String)> {
+        let version = opts.iter().find_map(|o| match o {
+            DhcpOption::ProtocolVersion { major, minor } => Some((*major, *minor)),
+            _ => None,
+        });
+        if version.map(|v| v.0) != Some(PROTOCOL_VERSION.0) {
+            return Some((
+                StatusCode::NotSupported,
+                format!("protocol version {version:?} not supported"),
+            ));
+        }
+        let name = opts.iter().find_map(|o| match o {
+            DhcpOption::RelationshipName(n) => Some(n.to_string()),
+            _ => None,
+        });
+        match name {
+            Some(n) if n != self.cfg.name => {
+                return Some((
+                    StatusCode::ConfigurationConflict,
+                    format!("relationship {n:?} is not {:?}", self.cfg.name),
+                ))
+            }
+            None if secondary && !self.cfg.sole_with_peer => {
+                return Some((
+                    StatusCode::ConfigurationConflict,
+                    "CONNECT without a relationship name, and this server has several relationships with that primary".into(),
+                ))
+            }
+            _ => {}
+        }
+        let flags = opts.iter().find_map(|o| match o {
+            DhcpOption::ConnectFlags(f) => Some(*f),
+            _ => None,
+        });
+        match flags {
+            None => {
+                return Some((
+                    StatusCode::ConfigurationConflict,
+                    "no OPTION_F_CONNECT_FLAGS".into(),
+                ))
+            }
+            Some(f) if f & CONNECT_FLAG_FIXED_PD_LENGTH == 0 => {
+                return Some((
+                    StatusCode::ConfigurationConflict,
+                    "the partner delegates prefixes of several lengths from one delegable prefix (FIXED_PD_LENGTH clear); duet delegates one length per pool".into(),
+                ))
+            }
+            Some(_) => {}
+        }
+        if secondary {
+            if let (Some(mine), Some(theirs)) = (&self.cfg.fingerprint, Self::fingerprint_of(opts)) {
+                if *mine != theirs {
+                    // Only the secondary compares: name the roles, not
+                    // "here", so the text reads right in the primary's log too.
+                    let diff = fingerprint_diff(mine, &theirs, "secondary", "primary");
+                    return Some((
+                        StatusCode::ConfigurationConflict,
+                        format!("the relationship's subnets and pools differ between the partners: {diff}"),
+                    ));
+                }
+            }
+        }
+        let mclt = opts.iter().find_map(|o| match o {
+            DhcpOption::Mclt(m) => Some(u64::from(*m)),
+            _ => None,
+        });
+        match mclt {
+            None => Some((StatusCode::MissingBindingInformation, "no OPTION_F_MCLT".into())),
+            Some(m) if !secondary && m != self.mclt.as_secs() => Some((
+                StatusCode::ConfigurationConflict,
+                format!(
+                    "CONNECTREPLY with MCLT {m} s, not ours ({} s)",
+                    self.mclt.as_secs()
+                ),
+            )),
+            Some(_) => None,
+        }
     }
 
     /// Secondary (§6.1.2).
@@ -213,6 +345,15 @@ impl FailoverEndpoint {
         db: &mut LeaseDb,
     ) {
         let xid = msg.transaction_id;
+        if self.parked {
+            return self.reject_connect(
+                now,
+                xid,
+                StatusCode::ServerShuttingDown,
+                "this server handed its clients over and waits to be resumed or restarted".into(),
+                db,
+            );
+        }
         if skewed {
             let skew = self.clock_skew.unwrap_or(0);
             return self.reject_connect(
@@ -223,69 +364,21 @@ impl FailoverEndpoint {
                 db,
             );
         }
-        let version = msg.options.iter().find_map(|o| match o {
-            DhcpOption::ProtocolVersion { major, minor } => Some((*major, *minor)),
-            _ => None,
-        });
-        if version.map(|v| v.0) != Some(PROTOCOL_VERSION.0) {
-            return self.reject_connect(
-                now,
-                xid,
-                StatusCode::NotSupported,
-                format!("protocol version {version:?} not supported"),
-                db,
-            );
+        if let Some((code, text)) = self.partner_params_refused(&msg.options, true) {
+            return self.reject_connect(now, xid, code, text, db);
         }
-        let name = msg.options.iter().find_map(|o| match o {
-            DhcpOption::RelationshipName(n) => Some(n.to_string()),
-            _ => None,
-        });
-        if name.as_deref().is_some_and(|n| n != self.cfg.name) {
-            return self.reject_connect(
-                now,
-                xid,
-                StatusCode::ConfigurationConflict,
-                format!(
-                    "relationship {:?} is not {:?}",
-                    name.unwrap_or_default(),
-                    self.cfg.name
-                ),
-                db,
-            );
-        }
-        if let (Some(mine), Some(theirs)) = (&self.cfg.fingerprint, Self::fingerprint_of(&msg.options)) {
-            if *mine != theirs {
-                // Only the secondary compares: name the roles, not "here", so
-                // the text reads right in the primary's log too.
-                let diff = fingerprint_diff(mine, &theirs, "secondary", "primary");
-                return self.reject_connect(
-                    now,
-                    xid,
-                    StatusCode::ConfigurationConflict,
-                    format!("the relationship's subnets and pools differ between the partners: {diff}"),
-                    db,
-                );
-            }
-        }
-        let Some(mclt) = msg.options.iter().find_map(|o| match o {
+        if let Some(mclt) = msg.options.iter().find_map(|o| match o {
             DhcpOption::Mclt(m) => Some(*m),
             _ => None,
-        }) else {
-            return self.reject_connect(
-                now,
-                xid,
-                StatusCode::MissingBindingInformation,
-                "no OPTION_F_MCLT".into(),
-                db,
-            );
-        };
-        if Duration::from_secs(u64::from(mclt)) != self.mclt {
-            self.note(format!(
-                "adopting the primary's MCLT of {mclt} s (configured {} s)",
-                self.mclt.as_secs()
-            ));
-            self.mclt = Duration::from_secs(u64::from(mclt));
-            self.record_dirty = true;
+        }) {
+            if Duration::from_secs(u64::from(mclt)) != self.mclt {
+                self.note(format!(
+                    "adopting the primary's MCLT of {mclt} s (configured {} s)",
+                    self.mclt.as_secs()
+                ));
+                self.mclt = Duration::from_secs(u64::from(mclt));
+                self.record_dirty = true;
+            }
         }
         self.adopt_partner_params(&msg.options);
         let mut reply = FailoverMessage::new(FailoverMessageType::ConnectReply, xid, now.to_abs());
@@ -302,6 +395,13 @@ impl FailoverEndpoint {
                 DhcpOption::MaxUnackedBndupd(n) => {
                     self.partner_max_unacked = (*n).clamp(1, MAX_UNACKED_BNDUPD_CAP)
                 }
+                DhcpOption::VendorOpts(v) if v.enterprise_number == FINGERPRINT_ENTERPRISE => {
+                    for sub in v.options.iter().filter(|s| s.code == EXTENSIONS_SUBOPTION) {
+                        if let Ok(b) = <[u8; 4]>::try_from(sub.data.as_ref()) {
+                            self.partner_extensions = u32::from_be_bytes(b);
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -312,23 +412,17 @@ impl FailoverEndpoint {
         if let Some(s) = msg.options.status().filter(|s| s.code != StatusCode::Success) {
             let text = format!("{}: {}", s.code, s.message_lossy());
             self.events.push_back(Event::ConnectRefused(text.clone()));
+            // A partner shutting down (or parked after a handover) refuses
+            // nothing about us.
+            if s.code != StatusCode::ServerShuttingDown {
+                self.refused(RefusalKind::of_status(s.code), text.clone(), false, now);
+            }
             return self.close(format!("partner refused CONNECT: {text}"), now, db);
         }
-        let version = msg.options.iter().find_map(|o| match o {
-            DhcpOption::ProtocolVersion { major, .. } => Some(*major),
-            _ => None,
-        });
-        let mclt = msg.options.iter().find_map(|o| match o {
-            DhcpOption::Mclt(m) => Some(u64::from(*m)),
-            _ => None,
-        });
-        if version != Some(PROTOCOL_VERSION.0) || mclt != Some(self.mclt.as_secs()) {
+        if let Some((code, text)) = self.partner_params_refused(&msg.options, false) {
             self.simple(FailoverMessageType::Disconnect, None, now);
-            return self.close(
-                format!("CONNECTREPLY with version {version:?} / MCLT {mclt:?} not acceptable"),
-                now,
-                db,
-            );
+            self.refused(RefusalKind::of_status(code), text.clone(), true, now);
+            return self.close(format!("CONNECTREPLY not acceptable: {text}"), now, db);
         }
         self.adopt_partner_params(&msg.options);
         self.conn = Conn::Established { comms_ok: false };
@@ -379,6 +473,8 @@ impl FailoverEndpoint {
             self.communicated = true;
             self.record_dirty = true;
             self.comms_lost_at = None;
+            // Working together again: whatever was refused is fixed.
+            self.refusal = None;
             self.events.push_back(Event::CommunicationsOk);
         }
         // §8.3.2 step 5: a starting server decides where to go.

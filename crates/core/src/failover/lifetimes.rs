@@ -31,6 +31,11 @@ impl FailoverEndpoint {
 
     pub(super) fn responsiveness(&self) -> Responsiveness {
         use ServerState as S;
+        // A planned handover answers no client from its start (what it
+        // grants now could not be acknowledged before it leaves).
+        if self.leaving.is_some() || self.parked {
+            return Responsiveness::Unresponsive;
+        }
         match (self.state, self.cfg.role) {
             (S::Normal, Role::Primary) | (S::ConflictDone, Role::Primary) => Responsiveness::Responsive,
             (S::Normal, Role::Secondary) | (S::RecoverDone, _) => Responsiveness::RenewResponsive,
@@ -39,6 +44,18 @@ impl FailoverEndpoint {
             }
             _ => Responsiveness::Unresponsive,
         }
+    }
+
+    /// RFC 7031 §4.7: a secondary in NORMAL answers a client that has been
+    /// trying for `rescue-after` (from its own half and FREE-BACKUP
+    /// prefixes, MCLT-capped, with BNDUPDs as usual: what NORMAL allows it
+    /// anyway).
+    pub(super) fn rescue_after(&self) -> Option<Duration> {
+        (self.state == ServerState::Normal
+            && self.cfg.role == Role::Secondary
+            && self.responsiveness() == Responsiveness::RenewResponsive)
+            .then_some(self.cfg.rescue_after)
+            .flatten()
     }
 
     pub(super) fn own_class(&self) -> usize {
@@ -158,6 +175,10 @@ impl LeasePolicy for Relationships {
     fn responsiveness(&self, rel: usize) -> Responsiveness {
         self.get(rel)
             .map_or(Responsiveness::Unresponsive, FailoverEndpoint::responsiveness)
+    }
+
+    fn rescue_after(&self, rel: usize) -> Option<Duration> {
+        self.get(rel).and_then(FailoverEndpoint::rescue_after)
     }
 
     fn address_classes(&self, rel: usize) -> [bool; 2] {

@@ -14,6 +14,7 @@ impl FailoverEndpoint {
             FailoverMessageType::UpdReq
         };
         self.updreq_sent = Some(xid);
+        self.updreq_progress = now;
         self.updreq_all = all;
         self.send(FailoverMessage::new(t, xid, now.to_abs()), now);
     }
@@ -71,7 +72,7 @@ impl FailoverEndpoint {
                     && matches!(l.state, LeaseState::Active | LeaseState::Expired)
                     && l.failover.expiration_time > UnixTime::ZERO
                     && end > now
-                    && end > l.valid_until;
+                    && end > l.active_end();
                 let forget = l.failover.acked_partner_lifetime > UnixTime::ZERO;
                 (hold || forget).then(|| {
                     let mut l = l.clone();
@@ -81,7 +82,8 @@ impl FailoverEndpoint {
                             l.state = LeaseState::Active;
                             l.start_time_of_state = now;
                         }
-                        l.valid_until = end;
+                        // Held, not given: the client's own end stays what
+                        // it was told (and what BNDUPDs report, §7.4).
                         l.state_expiration = Some(end);
                     }
                     l

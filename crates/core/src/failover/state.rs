@@ -2,7 +2,7 @@
 //! §14.4; the text wins over figure 6), so every row of the transition
 //! table can be tested on its own.
 
-use super::{CommandError, Conn, Event, QueueItem};
+use super::{Conn, Event, QueueItem};
 use crate::config::Role;
 use crate::lease::{Lease, LeaseDb, LeaseKey, LeaseState};
 use crate::time::UnixTime;
@@ -155,16 +155,69 @@ pub(crate) fn startup_resolution(
     }
 }
 
-/// Entering a state, the operator's PARTNER-DOWN, and the timers (startup,
-/// keepalive and CONTACT, RECOVER-WAIT, auto-partner-down, the scan).
+/// Entering a state, and the timers (startup, keepalive and CONTACT,
+/// RECOVER-WAIT, auto-partner-down, the scan).
 impl super::FailoverEndpoint {
+    /// When automatic PARTNER-DOWN is due (§8.9: in
+    /// COMMUNICATIONS-INTERRUPTED, if configured), `Err` with the reason it
+    /// is held off. duet counts from the last thing heard from the partner
+    /// — a message or a connection attempt, refused or not — and never
+    /// fires while the partner is being refused: a partner refused for
+    /// its configuration or clock is alive and serving (docs/failover.md,
+    /// "automatic partner-down"). Never while a connection is up either
+    /// (it may be the partner coming back right now: found racing a
+    /// reconnect by duet-sim).
+    pub(super) fn auto_partner_down_due(&self) -> Result<Option<UnixTime>, String> {
+        let (ServerState::CommunicationsInterrupted, Some(apd)) = (self.state, self.cfg.auto_partner_down)
+        else {
+            return Ok(None);
+        };
+        if self.parked {
+            return Err("this server handed its clients over".into());
+        }
+        let lost = self.comms_lost_at.unwrap_or(self.state_since);
+        match self.auto_pd_rule {
+            super::AutoPartnerDownRule::CommunicationsLostOnly => {
+                Ok((self.conn == Conn::Down).then(|| lost.saturating_add(apd)))
+            }
+            super::AutoPartnerDownRule::Safe => {
+                if let Some(r) = &self.refusal {
+                    return Err(format!(
+                        "the partner is alive but {} ({}): {}",
+                        if r.by_us {
+                            "refused by this server"
+                        } else {
+                            "refuses this server"
+                        },
+                        r.kind.name(),
+                        r.reason
+                    ));
+                }
+                if self.conn != Conn::Down {
+                    return Err("a connection to the partner is being set up".into());
+                }
+                Ok(Some(self.last_heard.max(lost).saturating_add(apd)))
+            }
+        }
+    }
+
+    /// [`Self::auto_partner_down_due`] when it will fire.
+    pub(super) fn auto_partner_down_at(&self) -> Option<UnixTime> {
+        self.auto_partner_down_due().ok().flatten()
+    }
+
     pub(super) fn enter(&mut self, next: ServerState, now: UnixTime, db: &mut LeaseDb) {
         if next == self.state {
             return;
         }
         let from = self.state;
         self.state = next;
-        self.state_since = now;
+        // Leaving STARTUP for the state it showed keeps that state's start
+        // (restarts do not reset a PARTNER-DOWN time, §8.3.2).
+        self.state_since = match self.resume {
+            (shown, since) if from == ServerState::Startup && shown == next => since,
+            _ => now,
+        };
         self.record_dirty = true;
         self.events.push_back(Event::StateChanged { from, to: next });
         match next {
@@ -228,9 +281,14 @@ impl super::FailoverEndpoint {
                 // the wait). And our own record, where it says we did, wins:
                 // a partner that lost its storage too says "never" of a
                 // server that did run failover (seed 28841).
-                if self.communications_ok()
-                    && self.partner_flags & SERVER_FLAG_COMMUNICATED == 0
-                    && !self.communicated_before
+                // A server that handed its clients over had every lease it
+                // granted acknowledged before it stopped serving: nothing
+                // the wait protects (leases the partner never heard of) can
+                // exist.
+                if self.handed_over
+                    || (self.communications_ok()
+                        && self.partner_flags & SERVER_FLAG_COMMUNICATED == 0
+                        && !self.communicated_before)
                 {
                     self.recover_wait_until = Some(now);
                 } else {
@@ -243,26 +301,14 @@ impl super::FailoverEndpoint {
         if next != ServerState::RecoverWait {
             self.recover_wait_until = None;
         }
+        if !matches!(next, ServerState::Recover | ServerState::RecoverWait) {
+            self.handed_over = false;
+        }
         self.send_state(now);
         if next == ServerState::RecoverWait && self.recover_wait_until.is_some_and(|t| t <= now) {
             self.recover_wait_until = None;
             self.enter(ServerState::RecoverDone, now, db);
         }
-    }
-
-    /// The operator declares the partner down (§8.4).
-    pub fn partner_down(&mut self, now: UnixTime, db: &mut LeaseDb) -> Result<(), CommandError> {
-        if self.state == ServerState::PartnerDown {
-            return Ok(());
-        }
-        if !partner_down_allowed(self.state) {
-            return Err(CommandError::NotAllowed {
-                name: self.cfg.name.clone(),
-                state: self.state,
-            });
-        }
-        self.enter(ServerState::PartnerDown, now, db);
-        Ok(())
     }
 
     /// Timers: startup, keepalive / CONTACT, RECOVER-WAIT, auto-partner-down,
@@ -294,24 +340,32 @@ impl super::FailoverEndpoint {
                 self.simple(FailoverMessageType::Contact, None, now);
             }
         }
+        if self.unresponsive_partner_at().is_some_and(|at| now >= at) {
+            let what = if self.acks_awaited_since.is_some() {
+                format!("acknowledged none of {} BNDUPDs", self.in_flight.len())
+            } else {
+                "sent neither a BNDUPD nor UPDDONE in answer to our UPDREQ".to_string()
+            };
+            self.close(
+                format!(
+                    "the partner is connected but {what} for {} s",
+                    self.response_timeout().as_secs()
+                ),
+                now,
+                db,
+            );
+        }
         if let Some(t) = self.recover_wait_until {
             if now >= t && self.state == ServerState::RecoverWait {
                 self.recover_wait_until = None;
                 self.enter(ServerState::RecoverDone, now, db);
             }
         }
-        // Never while a connection to the partner is up (it may be coming
-        // back right now: found racing a reconnect by duet-sim).
-        if let (ServerState::CommunicationsInterrupted, Some(apd), Some(lost), Conn::Down) = (
-            self.state,
-            self.cfg.auto_partner_down,
-            self.comms_lost_at,
-            self.conn,
-        ) {
-            if now >= lost.saturating_add(apd) {
+        if let Some(at) = self.auto_partner_down_at() {
+            if now >= at {
+                let apd = self.cfg.auto_partner_down.unwrap_or_default().as_secs();
                 self.note(format!(
-                    "auto-partner-down after {} s without the partner",
-                    apd.as_secs()
+                    "auto-partner-down: nothing heard from the partner for {apd} s"
                 ));
                 self.enter(ServerState::PartnerDown, now, db);
             }
@@ -341,6 +395,7 @@ impl super::FailoverEndpoint {
             }
         }
         self.pump(now, db);
+        self.check_leaving(now, db);
     }
 }
 

@@ -93,6 +93,9 @@ impl FailoverEndpoint {
                     announced,
                 },
             );
+            if self.acks_awaited_since.is_none() {
+                self.acks_awaited_since = Some(now);
+            }
             self.send(msg, now);
         }
         for (k, item) in deferred {
@@ -123,6 +126,8 @@ impl FailoverEndpoint {
 
     /// A BNDUPD from the partner (§7.5).
     pub(super) fn on_bndupd(&mut self, now: UnixTime, msg: &FailoverMessage<'_>, db: &mut LeaseDb) {
+        // Progress of our UPDREQ / UPDREQALL, if one is out.
+        self.updreq_progress = now;
         let parsed = match parse_bndupd(msg, now) {
             Ok(p) => p,
             Err(whole) => {
@@ -233,6 +238,7 @@ impl FailoverEndpoint {
             ));
         };
         self.in_flight_keys.remove(&f.key);
+        self.acks_awaited_since = (!self.in_flight.is_empty()).then_some(now);
         self.mark_answered(&f.key);
         let acks = parse_bndreply(msg);
         let ack = acks.iter().find(|a| a.key == f.key).cloned();

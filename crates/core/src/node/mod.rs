@@ -86,6 +86,10 @@ pub trait Layer: fmt::Debug {
     fn reply_before_commit(&self) -> bool {
         false
     }
+    /// The automatic PARTNER-DOWN rule of every endpoint.
+    fn auto_partner_down_rule(&self) -> failover::AutoPartnerDownRule {
+        failover::AutoPartnerDownRule::Safe
+    }
 }
 
 /// One store commit: make `batch` durable, then report it with
@@ -465,6 +469,10 @@ impl<R> Node<R> {
 
     /// Bends the node's rules (the simulator's sabotage; see [`Layer`]).
     pub fn set_layer(&mut self, layer: Box<dyn Layer>) {
+        let rule = layer.auto_partner_down_rule();
+        for ep in self.rels.iter_mut() {
+            ep.set_auto_partner_down_rule(rule);
+        }
         self.layer = Some(layer);
     }
 
@@ -698,19 +706,75 @@ impl<R> Node<R> {
         }
     }
 
-    /// The operator declares relationship `name`'s partner down (RFC 8156
-    /// §8.4).
-    pub fn partner_down(&mut self, now: Timestamp, name: &str) -> Result<(), NodeCommandError> {
+    /// Runs an operator command on relationship `name`'s endpoint.
+    fn command(
+        &mut self,
+        now: Timestamp,
+        name: &str,
+        f: impl FnOnce(&mut FailoverEndpoint, UnixTime, &mut LeaseDb) -> Result<(), CommandError>,
+    ) -> Result<(), NodeCommandError> {
         let rel = self
             .rels
             .position(name)
             .ok_or_else(|| NodeCommandError::NoSuchRelationship(name.to_string()))?;
         let r = match self.rels.get_mut(rel) {
-            Some(ep) => ep.partner_down(now.unix(), self.srv.db_mut()),
+            Some(ep) => f(ep, now.unix(), self.srv.db_mut()),
             None => return Err(NodeCommandError::NoSuchRelationship(name.to_string())),
         };
         self.drain(now, Work::Quiet);
         r.map_err(NodeCommandError::from)
+    }
+
+    /// The operator declares relationship `name`'s partner down (RFC 8156
+    /// §8.4).
+    pub fn partner_down(&mut self, now: Timestamp, name: &str) -> Result<(), NodeCommandError> {
+        self.command(now, name, FailoverEndpoint::partner_down)
+    }
+
+    /// The operator puts into service a server that never reached its
+    /// partner (see [`FailoverEndpoint::commission`]).
+    pub fn commission(&mut self, now: Timestamp, name: &str) -> Result<(), NodeCommandError> {
+        self.command(now, name, FailoverEndpoint::commission)
+    }
+
+    /// The operator says relationship `name`'s partner is gone with its
+    /// store (see [`FailoverEndpoint::partner_lost`]).
+    pub fn partner_lost(&mut self, now: Timestamp, name: &str) -> Result<(), NodeCommandError> {
+        self.command(now, name, FailoverEndpoint::partner_lost)
+    }
+
+    /// The operator starts a planned handover of relationship `name` (see
+    /// [`FailoverEndpoint::handover`]); its end is reported as
+    /// [`failover::Event::HandoverDone`] or
+    /// [`failover::Event::HandoverFailed`].
+    pub fn handover(
+        &mut self,
+        now: Timestamp,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<(), NodeCommandError> {
+        self.command(now, name, |ep, t, db| ep.handover(t, timeout, db))
+    }
+
+    /// A server that handed relationship `name` over takes part again.
+    pub fn resume(&mut self, now: Timestamp, name: &str) -> Result<(), NodeCommandError> {
+        self.command(now, name, |ep, _, _| ep.resume())
+    }
+
+    /// Relationship `rel`'s partner showed it is alive without a
+    /// connection reaching the node (an attempt that failed or was refused
+    /// before CONNECT), with the refusal if it was one (see
+    /// [`FailoverEndpoint::handle_attempt`]).
+    pub fn partner_attempt(
+        &mut self,
+        now: Timestamp,
+        rel: usize,
+        refusal: Option<(failover::RefusalKind, String)>,
+    ) {
+        if let Some(ep) = self.rels.get_mut(rel) {
+            ep.handle_attempt(now.unix(), refusal);
+        }
+        self.drain(now, Work::Quiet);
     }
 
     /// The server is stopping: every partner is told (DISCONNECT,
@@ -904,6 +968,9 @@ impl<R> Node<R> {
             failover::reported_leases(msg)
                 .filter_map(|k| self.undurable.get(&k).copied())
                 .max()
+        } else if failover::is_handover(msg) {
+            // It reports that this server recorded its handover.
+            Some(self.pending.seq)
         } else if reports_nothing(msg.msg_type) {
             None
         } else {

@@ -97,6 +97,8 @@ impl NodeConfig {
                     ranges,
                     pd_pools,
                     fingerprint: Some(fingerprint(cfg, &r.name)),
+                    rescue_after: r.rescue_after,
+                    sole_with_peer: cfg.failover.iter().filter(|o| o.peer.ip() == r.peer.ip()).count() <= 1,
                 }
             })
             .collect();

@@ -25,7 +25,16 @@
 //!   Identifier, RFC 8415 §16.2, §16.5, §16.7: RENEW-RESPONSIVE drops them),
 //!   or a Request, Renew, Release, Decline or Information-request whose
 //!   Server Identifier, among its first [`MAX_OPTIONS`] options, is whole
-//!   and another server's (§16.4 and the like: every server drops those).
+//!   and another server's (§16.4 and the like: every server drops those);
+//!   and
+//! - it is not a stranded client's, when the rescue of stranded clients
+//!   (RFC 7031 §4.7) is on ([`Quiet::rescue_after`]): a Solicit, Request or
+//!   Rebind whose Elapsed Time option (RFC 8415 §21.9), among its first
+//!   [`MAX_OPTIONS`] options, is whole (length 2, inside the message) and
+//!   at least the threshold is passed on whatever else it holds (another
+//!   server's identifier included: duet decides). An Elapsed Time further
+//!   on, truncated or of another length rescues nothing: the message
+//!   follows the rules above. Confirm is never rescued.
 //!
 //! Discarded datagrams are not counted under `dropped`; the kernel counts
 //! them in the socket's drop count, which `duet ctl status` reports as
@@ -61,9 +70,12 @@ const TXA: u16 = 0x80;
 const ST: u16 = 0x02;
 const STX: u16 = 0x03;
 const MEM: u16 = 0x60;
-/// Scratch memory: where the options being walked end, and a saved X.
+/// Scratch memory: where the options being walked end, a saved X (the
+/// Relay Message option, then the client message's first option), and the
+/// client message's type.
 const M_END: u32 = 0;
 const M_SAVE: u32 = 1;
+const M_TYPE: u32 = 2;
 
 /// `SKF_AD_OFF + SKF_AD_IFINDEX`: the arrival interface's index.
 const AD_IFINDEX: u32 = (-0x1000i32 + 8) as u32;
@@ -74,8 +86,9 @@ const NET_SOURCE: u32 = (-0x10_0000i32 + 8) as u32;
 /// from its UDP header on.
 pub const PAYLOAD: u32 = 8;
 
-/// Options looked at, at most, for a Server Identifier; a message whose
-/// Server Identifier comes later is passed on.
+/// Options looked at, at most, for a Server Identifier (a message whose
+/// Server Identifier comes later is passed on) or for an Elapsed Time (one
+/// that comes later rescues nothing).
 pub const MAX_OPTIONS: usize = 12;
 
 /// Options of a Relay-forward looked at, at most, for its Relay Message.
@@ -125,6 +138,10 @@ pub struct Quiet {
     pub ifindexes: Vec<u32>,
     /// Prefixes of the quiet subnets no responsive one overlaps.
     pub prefixes: Vec<Ipv6Prefix>,
+    /// The rescue of stranded clients (RFC 7031 §4.7): a Solicit, Request
+    /// or Rebind whose Elapsed Time is at least this many hundredths of a
+    /// second is passed on whatever else it holds. `None`: no rescue.
+    pub rescue_after: Option<u16>,
 }
 
 /// The filter for `quiet`, for a server whose DUID is `duid` (its bytes, as
@@ -145,10 +162,12 @@ fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>
     // Block order matters beyond jumping forward: the kernel checks that
     // scratch memory is written before it is read by following the program
     // in order, returns included (net/core/filter.c,
-    // check_load_and_stores). So each block that reads M_END starts right
-    // after a jump, never after a return.
+    // check_load_and_stores), where a return leaves the state as the jump
+    // before it did. So each block that reads scratch memory starts after
+    // a jump (returns may lie between), and every jump to it is taken with
+    // the cells it reads written (the tests replicate the check).
     let mut a = Asm::default();
-    let (scan, compare) = (a.label(), a.label());
+    let compare = a.label();
 
     // ---- which message: a relayed one, or a client's own.
     let (relay, link, global, to_direct, direct) = (a.label(), a.label(), a.label(), a.label(), a.label());
@@ -183,8 +202,8 @@ fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>
     // ---- a Relay-forward from one relay (RFC 8415 §9): its subnet is the
     // one containing its link-address, a zero one being ignored (§13.1);
     // deeper chains are passed on.
-    let (accept2, discard2, setup2, specified, options, relayed) =
-        (a.label(), a.label(), a.label(), a.label(), a.label(), a.label());
+    let (accept2, specified, options, relayed) = (a.label(), a.label(), a.label(), a.label());
+    let dispatch = a.label();
     a.place(relay);
     a.op(LD | W | LEN, 0);
     a.jump(JGE | K, PAYLOAD + RELAY_HEADER + 4, To::Next, To::Label(accept2));
@@ -223,33 +242,74 @@ fn build(quiet: &Quiet, duid: &[u8], link_local: (u32, u32)) -> Result<Vec<Insn>
     a.op(MISC | TAX, 0);
     a.op(LD | W | LEN, 0);
     a.jump(JGE | X, 0, To::Next, To::Label(accept2));
+    // Its type in A, X at its options (X + 8).
     a.op(LDX | W | MEM, M_SAVE);
     a.op(LD | B | IND, 4);
-    a.message_type(To::Label(setup2), To::Label(discard2), To::Label(accept2));
-    a.place(setup2);
+    a.op(ST, M_TYPE);
     a.op(MISC | TXA, 0);
     a.op(ALU | ADD | K, 8);
     a.op(MISC | TAX, 0);
-    a.goto(To::Label(scan));
+    a.op(LD | MEM, M_TYPE);
+    a.goto(To::Label(dispatch));
     a.place(accept2);
     a.op(RET | K, ACCEPT);
-    a.place(discard2);
-    a.op(RET | K, DISCARD);
 
     // ---- a client's own message: its options end with the datagram.
-    let (accept1, discard1) = (a.label(), a.label());
     a.place(direct);
     a.op(LD | W | LEN, 0);
     a.op(ST, M_END);
+    a.op(LDX | W | IMM, PAYLOAD + 4);
     a.op(LD | B | ABS, PAYLOAD);
-    let setup1 = a.label();
-    a.message_type(To::Label(setup1), To::Label(discard1), To::Label(accept1));
+
+    // ---- the client's message, relayed or not: its type in A, X at its
+    // first option, the end of its options in M_END.
+    let (scan, accept1, discard1) = (a.label(), a.label(), a.label());
+    a.place(dispatch);
+    match quiet.rescue_after {
+        None => a.message_type(To::Label(scan), To::Label(discard1), To::Label(accept1), None),
+        Some(threshold) => {
+            // Solicit, Request and Rebind first go through the rescue test
+            // (RFC 7031 §4.7), then on to their usual fate: the type and the
+            // first option are kept for it.
+            let (rescue, found, after) = (a.label(), a.label(), a.label());
+            a.op(ST, M_TYPE);
+            a.op(STX, M_SAVE);
+            a.message_type(
+                To::Label(scan),
+                To::Label(discard1),
+                To::Label(accept1),
+                Some(To::Label(rescue)),
+            );
+            // An Elapsed Time among the first options, whole (length 2, its
+            // value before the end) and at least the threshold: accepted.
+            a.place(rescue);
+            a.find_option(End::Saved, 8, MAX_OPTIONS, To::Label(found), To::Label(after));
+            a.place(found);
+            a.op(LD | H | IND, 2);
+            a.jump(JEQ | K, 2, To::Next, To::Label(after));
+            // end - 6 >= X (end is at least 12: no wrapping).
+            a.op(LD | MEM, M_END);
+            a.op(ALU | SUB | K, 6);
+            a.jump(JGE | X, 0, To::Next, To::Label(after));
+            a.op(LD | H | IND, 4);
+            a.jump(
+                JGE | K,
+                u32::from(threshold),
+                To::Label(accept1),
+                To::Label(after),
+            );
+            // Not rescued: a Request names its server, Solicit and Rebind
+            // are discarded.
+            a.place(after);
+            a.op(LDX | W | MEM, M_SAVE);
+            a.op(LD | MEM, M_TYPE);
+            a.jump(JEQ | K, 3, To::Label(scan), To::Label(discard1));
+        }
+    }
     a.place(accept1);
     a.op(RET | K, ACCEPT);
     a.place(discard1);
     a.op(RET | K, DISCARD);
-    a.place(setup1);
-    a.op(LDX | W | IMM, PAYLOAD + 4);
 
     // ---- walk the options from X to M_END, to the Server Identifier.
     let (accept3, discard3) = (a.label(), a.label());
@@ -350,13 +410,24 @@ impl Asm {
     /// With the message type in A: Solicit, Confirm and Rebind go to
     /// `discard` (they never carry a Server Identifier, which a
     /// RENEW-RESPONSIVE server needs), the types that name their server to
-    /// `scan`, everything else to `accept`.
-    fn message_type(&mut self, scan: To, discard: To, accept: To) {
-        for t in [1, 4, 6] {
+    /// `scan`, everything else to `accept`; but with a `rescue` test,
+    /// Solicit, Request and Rebind go to it instead.
+    fn message_type(&mut self, scan: To, discard: To, accept: To, rescue: Option<To>) {
+        // Solicit, Confirm, Rebind; Request, Renew, Release, Decline,
+        // Information-request.
+        let (discarded, named): (&[u32], &[u32]) = match rescue {
+            None => (&[1, 4, 6], &[3, 5, 8, 9, 11]),
+            Some(rescue) => {
+                for t in [1, 3, 6] {
+                    self.jump(JEQ | K, t, rescue, To::Next);
+                }
+                (&[4], &[5, 8, 9, 11])
+            }
+        };
+        for &t in discarded {
             self.jump(JEQ | K, t, discard, To::Next);
         }
-        for t in [3, 5, 8, 9, 11] {
-            // Request, Renew, Release, Decline, Information-request
+        for &t in named {
             self.jump(JEQ | K, t, scan, To::Next);
         }
         self.goto(accept);

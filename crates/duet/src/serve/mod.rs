@@ -257,6 +257,15 @@ impl Daemon {
                             tracing::warn!(relationship = %name, %reason, "partner refused our CONNECT")
                         }
                         Event::Notice(text) => tracing::info!(relationship = %name, "{text}"),
+                        Event::Refused(r) => {
+                            tracing::warn!(relationship = %name, kind = r.kind.name(), by_us = r.by_us, reason = %r.reason, "refusal between the partners: automatic partner-down is held off until they connect")
+                        }
+                        Event::HandoverDone => {
+                            tracing::warn!(relationship = %name, "handover complete: the partner serves every client; this server stays out until restarted or resumed")
+                        }
+                        Event::HandoverFailed(why) => {
+                            tracing::warn!(relationship = %name, %why, "handover abandoned; serving on")
+                        }
                     }
                 }
                 NodeEvent::LeaseTimers(n) => tracing::debug!(count = n, "leases changed state on timer"),
@@ -292,6 +301,7 @@ impl Daemon {
         let quiet = filter::Quiet {
             ifindexes,
             prefixes: links.prefixes,
+            rescue_after: None,
         };
         if quiet == self.filtered {
             return;

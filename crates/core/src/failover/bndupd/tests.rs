@@ -65,6 +65,7 @@ fn update(
         partner_lifetime: Some(AbsTime(7)),
         partner_raw_clt: None,
         expiration_time: None,
+        base: NOW,
     }
 }
 
@@ -183,7 +184,16 @@ fn apply_stores_times_per_section_7_5_5() {
     let l = apply(None, &u, NOW).unwrap();
     assert_eq!(l.state, LeaseState::Active);
     assert_eq!(l.binding, Some(bk(3)));
-    assert_eq!(l.valid_until, NOW + Duration::from_secs(100));
+    assert_eq!(
+        l.valid_until,
+        NOW + Duration::from_secs(95),
+        "the lifetime as given, from the client contact (CLT_TIME)"
+    );
+    assert_eq!(
+        l.active_end(),
+        NOW + Duration::from_secs(100),
+        "the state's end (OPTION_F_STATE_EXPIRATION_TIME)"
+    );
     assert_eq!(
         l.failover.expiration_time,
         NOW + Duration::from_secs(900),

@@ -17,6 +17,7 @@ fn links(ifindexes: &[u32]) -> Quiet {
     Quiet {
         ifindexes: ifindexes.to_vec(),
         prefixes: vec![],
+        rescue_after: None,
     }
 }
 
@@ -25,6 +26,7 @@ fn prefixes(p: &[&str]) -> Quiet {
     Quiet {
         ifindexes: vec![],
         prefixes: p.iter().map(|p| p.parse().unwrap()).collect(),
+        rescue_after: None,
     }
 }
 
@@ -252,6 +254,7 @@ fn truncated_datagrams_never_load_outside_and_are_passed_on() {
 #[test]
 fn random_datagrams_never_load_outside() {
     let prog = program(&links(&[QUIET]), OURS).unwrap();
+    let rescuing = program(&rescue(links(&[QUIET]), 300), OURS).unwrap();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = || {
         seed ^= seed << 13;
@@ -264,18 +267,31 @@ fn random_datagrams_never_load_outside() {
         let mut payload: Vec<u8> = (0..n).map(|_| next() as u8).collect();
         // Mostly the message types the filter parses, with short options.
         if let Some(t) = payload.first_mut() {
-            *t = [1, 3, 5, 8, 9, 11, 12, 2][(next() % 8) as usize];
+            *t = [1, 3, 5, 8, 9, 11, 12, 2, 6, 4][(next() % 10) as usize];
         }
         for b in payload.iter_mut().skip(4).step_by(3) {
             *b &= 0x03;
         }
-        // Often a Server Identifier of our DUID's length first.
+        // Often a Server Identifier of our DUID's length first, else often
+        // an Elapsed Time, of its length or not.
         if next() % 4 == 0 && payload.len() >= 8 {
             payload[4..8].copy_from_slice(&[0, 2, 0, OURS.len() as u8]);
+        } else if next() % 3 == 0 && payload.len() >= 8 {
+            payload[4..8].copy_from_slice(&[0, 8, 0, (next() % 4) as u8]);
         }
         let d = datagram(&payload);
         if let Err(e) = run(&prog, &d, QUIET, link_local()) {
             panic!("{e:?} on {d:02x?}");
+        }
+        // Rescue only ever passes on more.
+        match run(&rescuing, &d, QUIET, link_local()) {
+            Err(e) => panic!("{e:?} on {d:02x?}, rescuing"),
+            Ok(Verdict::Discard) => assert_eq!(
+                run(&prog, &d, QUIET, link_local()),
+                Ok(Verdict::Discard),
+                "{d:02x?}"
+            ),
+            Ok(Verdict::Accept) => {}
         }
     }
 }
@@ -443,6 +459,7 @@ fn quiet_prefixes_of_every_length_match_exactly_their_addresses() {
             &Quiet {
                 ifindexes: vec![],
                 prefixes: vec!["2001:db8:1::/64".parse().unwrap(), quiet],
+                rescue_after: None,
             },
             OURS,
         )
@@ -614,7 +631,11 @@ proptest::proptest! {
             source = "2001:db8:99::1".parse().unwrap();
         }
         let prog = program(
-            &Quiet { ifindexes: vec![QUIET], prefixes: vec!["2001:db8:1::/64".parse().unwrap()] },
+            &Quiet {
+                ifindexes: vec![QUIET],
+                prefixes: vec!["2001:db8:1::/64".parse().unwrap()],
+                rescue_after: None,
+            },
             OURS,
         )
         .unwrap();
@@ -694,19 +715,23 @@ fn every_program_passes_the_kernels_memory_check() {
     assert!(!kernel_accepts_memory_use(&[st(1), ld(0), ret]));
     for len in 1..=130usize {
         let duid: Vec<u8> = (0..len).map(|i| i as u8).collect();
-        for quiet in [
-            links(&[1]),
-            prefixes(&["2001:db8:1::/64"]),
-            Quiet {
-                ifindexes: vec![1, 2, 3, 4],
-                prefixes: ["2001:db8:1::/64", "2001:db8:2::/48", "::/0", "2001:db8:3::1/128"]
-                    .iter()
-                    .map(|p| p.parse().unwrap())
-                    .collect(),
-            },
-        ] {
-            let prog = program(&quiet, &duid).unwrap();
-            assert!(kernel_accepts_memory_use(&prog), "{len} {quiet:?}");
+        for rescue_after in [None, Some(0), Some(1000)] {
+            for mut quiet in [
+                links(&[1]),
+                prefixes(&["2001:db8:1::/64"]),
+                Quiet {
+                    ifindexes: vec![1, 2, 3, 4],
+                    prefixes: ["2001:db8:1::/64", "2001:db8:2::/48", "::/0", "2001:db8:3::1/128"]
+                        .iter()
+                        .map(|p| p.parse().unwrap())
+                        .collect(),
+                    rescue_after: None,
+                },
+            ] {
+                quiet.rescue_after = rescue_after;
+                let prog = program(&quiet, &duid).unwrap();
+                assert!(kernel_accepts_memory_use(&prog), "{len} {quiet:?}");
+            }
         }
     }
 }
@@ -782,4 +807,318 @@ fn the_kernel_discards_a_relayed_solicit_for_a_quiet_link() {
     assert!(!arrives(&rx, &tx, &relayed("2001:db8:1::1", 1, solicit)[8..]));
     assert!(arrives(&rx, &tx, &relayed("2001:db8:1::1", 1, renew)[8..]));
     assert!(arrives(&rx, &tx, &relayed("2001:db8:2::1", 1, solicit)[8..]));
+}
+
+// --------------------------------------- the rescue of stranded clients
+
+const RESCUE: u16 = 300;
+
+/// `quiet` with the rescue of stranded clients after `after` hundredths.
+fn rescue(quiet: Quiet, after: u16) -> Quiet {
+    Quiet {
+        rescue_after: Some(after),
+        ..quiet
+    }
+}
+
+/// A client message of type `t` as raw options (code, value), like
+/// dhclient's: a Client Identifier first, then `options`.
+fn raw(t: u8, options: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut p = vec![t, 0, 0, 7];
+    let client: &[u8] = &[0, 3, 0, 1, 1, 2, 3, 4, 5, 6];
+    for (code, value) in [(1u16, client)].iter().chain(options) {
+        p.extend_from_slice(&code.to_be_bytes());
+        p.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        p.extend_from_slice(value);
+    }
+    p
+}
+
+/// An Elapsed Time option's (code, value).
+fn elapsed(v: u16) -> (u16, [u8; 2]) {
+    (8, v.to_be_bytes())
+}
+
+/// A client's own message with an Elapsed Time of `e` after an Option
+/// Request, then optionally a Server Identifier `server`.
+fn stranded(t: u8, e: u16, server: Option<&[u8]>) -> Vec<u8> {
+    let (code, value) = elapsed(e);
+    let mut options: Vec<(u16, &[u8])> = vec![(6, &[0, 23, 0, 24]), (code, &value)];
+    if let Some(s) = server {
+        options.push((2, s));
+    }
+    raw(t, &options)
+}
+
+/// The verdict on `payload`, a client's own message on a quiet link, with
+/// the rescue after `after` (or none).
+fn rescue_verdict(after: Option<u16>, payload: &[u8]) -> Verdict {
+    let quiet = Quiet {
+        rescue_after: after,
+        ..links(&[7, QUIET])
+    };
+    let prog = program(&quiet, OURS).unwrap();
+    run(&prog, &datagram(payload), QUIET, link_local()).unwrap()
+}
+
+/// Elapsed Times below, at and above the threshold, with the verdict the
+/// rescue gives them.
+fn around_the_threshold() -> [(u16, Verdict); 6] {
+    use Verdict::{Accept, Discard};
+    [
+        (0, Discard),
+        (1, Discard),
+        (RESCUE - 1, Discard),
+        (RESCUE, Accept),
+        (RESCUE + 1, Accept),
+        (u16::MAX, Accept),
+    ]
+}
+
+#[test]
+fn a_stranded_solicit_is_passed_on_from_the_threshold() {
+    for (e, v) in around_the_threshold() {
+        let solicit = stranded(1, e, None);
+        assert_eq!(rescue_verdict(Some(RESCUE), &solicit), v, "elapsed {e}");
+        // Without the rescue, as before.
+        assert_eq!(rescue_verdict(None, &solicit), Verdict::Discard, "elapsed {e}");
+    }
+    // A threshold of 0: any Elapsed Time rescues; one of 0xffff, only
+    // 655.35 s and more.
+    assert_eq!(rescue_verdict(Some(0), &stranded(1, 0, None)), Verdict::Accept);
+    assert_eq!(
+        rescue_verdict(Some(u16::MAX), &stranded(1, u16::MAX - 1, None)),
+        Verdict::Discard
+    );
+    assert_eq!(
+        rescue_verdict(Some(u16::MAX), &stranded(1, u16::MAX, None)),
+        Verdict::Accept
+    );
+    // Without an Elapsed Time, nothing to rescue.
+    assert_eq!(
+        rescue_verdict(Some(0), &raw(1, &[(6, &[0, 23])])),
+        Verdict::Discard
+    );
+}
+
+#[test]
+fn stranded_rebinds_and_requests_are_passed_on_too() {
+    for (e, v) in around_the_threshold() {
+        let rebind = stranded(6, e, None);
+        assert_eq!(rescue_verdict(Some(RESCUE), &rebind), v, "Rebind, elapsed {e}");
+        assert_eq!(
+            rescue_verdict(None, &rebind),
+            Verdict::Discard,
+            "Rebind, elapsed {e}"
+        );
+        // A Request for another server: duet decides once it is stranded.
+        let theirs = stranded(3, e, Some(THEIRS));
+        assert_eq!(rescue_verdict(Some(RESCUE), &theirs), v, "Request, elapsed {e}");
+        assert_eq!(
+            rescue_verdict(None, &theirs),
+            Verdict::Discard,
+            "Request, elapsed {e}"
+        );
+        // The Server Identifier before the Elapsed Time: the same.
+        let (code, value) = elapsed(e);
+        let first = raw(3, &[(2, THEIRS), (code, &value)]);
+        assert_eq!(
+            rescue_verdict(Some(RESCUE), &first),
+            v,
+            "Request, elapsed {e} last"
+        );
+        // A Request for us, or for no one: passed on, as before.
+        for p in [stranded(3, e, Some(OURS)), stranded(3, e, None)] {
+            assert_eq!(rescue_verdict(Some(RESCUE), &p), Verdict::Accept, "elapsed {e}");
+            assert_eq!(rescue_verdict(None, &p), Verdict::Accept, "elapsed {e}");
+        }
+    }
+}
+
+#[test]
+fn confirms_and_the_other_named_messages_are_never_rescued() {
+    for e in [RESCUE, u16::MAX] {
+        assert_eq!(
+            rescue_verdict(Some(RESCUE), &stranded(4, e, None)),
+            Verdict::Discard,
+            "Confirm, elapsed {e}"
+        );
+        // Renew, Release, Decline, Information-request for another server.
+        for t in [5, 8, 9, 11] {
+            assert_eq!(
+                rescue_verdict(Some(RESCUE), &stranded(t, e, Some(THEIRS))),
+                Verdict::Discard,
+                "type {t}, elapsed {e}"
+            );
+            assert_eq!(
+                rescue_verdict(Some(RESCUE), &stranded(t, e, Some(OURS))),
+                Verdict::Accept,
+                "type {t} for us, elapsed {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_relayed_stranded_solicit_is_passed_on() {
+    let quiet = rescue(prefixes(&["2001:db8:1::/64"]), RESCUE);
+    let prog = program(&quiet, OURS).unwrap();
+    let verdict = |d: &[u8]| run(&prog, d, 99, "2001:db8:99::1".parse().unwrap()).unwrap();
+    for (e, v) in around_the_threshold() {
+        for before in [0, 1, MAX_RELAY_OPTIONS - 1] {
+            for (t, server) in [(1, None), (6, None), (3, Some(THEIRS))] {
+                let inner = stranded(t, e, server);
+                assert_eq!(
+                    verdict(&relayed("2001:db8:1::1", before, &inner)),
+                    v,
+                    "type {t}, elapsed {e}, {before} relay options first"
+                );
+                // On a link that is not quiet, passed on whatever the time.
+                assert_eq!(
+                    verdict(&relayed("2001:db8:2::1", before, &inner)),
+                    Verdict::Accept
+                );
+                // Without the rescue, as before.
+                assert_eq!(
+                    relay_verdict(&relayed("2001:db8:1::1", before, &inner)),
+                    Verdict::Discard
+                );
+            }
+        }
+        // A relayed Confirm is not rescued.
+        let confirm = relayed("2001:db8:1::1", 1, &stranded(4, e, None));
+        assert_eq!(verdict(&confirm), Verdict::Discard, "elapsed {e}");
+    }
+}
+
+#[test]
+fn an_elapsed_time_out_of_reach_or_cut_short_rescues_nothing() {
+    let (code, value) = elapsed(u16::MAX);
+    let pad: (u16, &[u8]) = (6, &[0, 23]);
+    // The client id is option 1: MAX_OPTIONS - 2 more keep the Elapsed
+    // Time in reach.
+    for (others, v) in [
+        (MAX_OPTIONS - 2, Verdict::Accept),
+        (MAX_OPTIONS - 1, Verdict::Discard),
+        (MAX_OPTIONS + 3, Verdict::Discard),
+    ] {
+        let mut options = vec![pad; others];
+        options.push((code, &value));
+        assert_eq!(
+            rescue_verdict(Some(RESCUE), &raw(1, &options)),
+            v,
+            "Solicit, {others} options first"
+        );
+        // A Request for another server with its identifier in reach: the
+        // old verdict, discarded.
+        let mut options = vec![(2, THEIRS)];
+        options.extend(vec![pad; others - 1]);
+        options.push((code, &value));
+        assert_eq!(
+            rescue_verdict(Some(RESCUE), &raw(3, &options)),
+            v,
+            "Request, {others} options first"
+        );
+    }
+    // Of another length than 2: not an Elapsed Time to trust.
+    for value in [&[0xff][..], &[0xff, 0xff, 0xff], &[]] {
+        for (t, server) in [(1, None), (3, Some(THEIRS))] {
+            let mut options = vec![(8, value)];
+            options.extend(server.map(|s| (2, s)));
+            assert_eq!(
+                rescue_verdict(Some(0), &raw(t, &options)),
+                Verdict::Discard,
+                "type {t}, {value:?}"
+            );
+        }
+    }
+    // Every cut of a rescued Solicit: none loads outside the datagram, and
+    // none whose Elapsed Time is cut short is rescued.
+    let whole = datagram(&stranded(1, u16::MAX, None));
+    let prog = program(&rescue(links(&[QUIET]), RESCUE), OURS).unwrap();
+    for n in 0..=whole.len() {
+        let v = run(&prog, &whole[..n], QUIET, link_local()).unwrap_or_else(|e| panic!("{n} bytes: {e:?}"));
+        let expected = if n < 12 {
+            Verdict::Accept // no message header: passed on
+        } else if n < whole.len() {
+            Verdict::Discard
+        } else {
+            Verdict::Accept
+        };
+        assert_eq!(v, expected, "{n} of {} bytes", whole.len());
+    }
+    // A relayed Solicit whose Elapsed Time runs past the end of its Relay
+    // Message, into the relay's next option (0xffff there): not rescued.
+    let inner = stranded(1, 0, None);
+    let cut = &inner[..inner.len() - 2];
+    let mut d = relayed("2001:db8:1::1", 0, cut);
+    d.extend_from_slice(&[0xff, 0xff, 0, 0]);
+    let relay_prog = program(&rescue(prefixes(&["2001:db8:1::/64"]), RESCUE), OURS).unwrap();
+    let from_relay: Ipv6Addr = "2001:db8:99::1".parse().unwrap();
+    assert_eq!(run(&relay_prog, &d, 99, from_relay), Ok(Verdict::Discard));
+    // The same bytes with the Relay Message's length covering them: rescued.
+    let whole_inner = stranded(1, u16::MAX, None);
+    assert_eq!(
+        run(
+            &relay_prog,
+            &relayed("2001:db8:1::1", 0, &whole_inner),
+            99,
+            from_relay
+        ),
+        Ok(Verdict::Accept)
+    );
+}
+
+#[test]
+fn realistic_programs_fit_with_the_rescue() {
+    let sets = [
+        (0..16)
+            .map(|i| format!("2001:db8:{i:x}::/64"))
+            .collect::<Vec<_>>(),
+        (0..16).map(|i| format!("2001:db8:{i:x}::1/128")).collect(),
+    ];
+    for prefixes in &sets {
+        for duid_len in [18, 130] {
+            let duid: Vec<u8> = (0..duid_len).map(|i| i as u8).collect();
+            for rescue_after in [None, Some(RESCUE)] {
+                let quiet = Quiet {
+                    ifindexes: vec![1, 2, 3, 4],
+                    prefixes: prefixes.iter().map(|p| p.parse().unwrap()).collect(),
+                    rescue_after,
+                };
+                let prog = program(&quiet, &duid);
+                assert!(prog.is_ok(), "{prog:?} {quiet:?} {duid_len}");
+                let prog = prog.unwrap_or_default();
+                // The longest conditional jump, against the 255 allowed.
+                let longest = prog
+                    .iter()
+                    .filter(|i| i.code & 0x07 == JMP && i.code != JMP | JA)
+                    .map(|i| i.jt.max(i.jf))
+                    .max();
+                println!(
+                    "{} prefixes like {}, DUID {duid_len}, rescue {rescue_after:?}: {} instructions, longest jump {longest:?}",
+                    prefixes.len(),
+                    prefixes[0],
+                    prog.len()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_kernel_passes_a_stranded_solicit() {
+    let lo = nix::net::if_::if_nametoindex("lo").unwrap();
+    let prog = build(&rescue(links(&[lo]), RESCUE), OURS, (0xffff, 0)).unwrap();
+    let (rx, tx) = kernel_pair(&prog);
+    assert!(arrives(&rx, &tx, &stranded(1, RESCUE, None)));
+    assert!(arrives(&rx, &tx, &stranded(3, u16::MAX, Some(THEIRS))));
+    assert!(!arrives(&rx, &tx, &stranded(1, RESCUE - 1, None)));
+    assert!(!arrives(&rx, &tx, &stranded(4, u16::MAX, None)));
+    // Relayed, through the production program.
+    let (rx, tx) = kernel_pair(&program(&rescue(prefixes(&["2001:db8:1::/64"]), RESCUE), OURS).unwrap());
+    let far = relayed("2001:db8:1::1", 1, &stranded(6, u16::MAX, None));
+    let near = relayed("2001:db8:1::1", 1, &stranded(6, 10, None));
+    assert!(arrives(&rx, &tx, &far[8..]));
+    assert!(!arrives(&rx, &tx, &near[8..]));
 }
