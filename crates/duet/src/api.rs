@@ -62,6 +62,112 @@ pub struct RelationshipJson {
     pub unacked_bndupd: u64,
     /// Last measured clock skew, seconds (partner minus us), or null.
     pub clock_skew: Option<i64>,
+    /// BNDUPDs waiting to be sent.
+    #[serde(default)]
+    pub queued_bndupd: u64,
+    /// The last thing heard from the partner (a message or a connection
+    /// attempt), Unix seconds.
+    #[serde(default)]
+    pub last_heard: u64,
+    /// The last refusal between the partners, until they work together
+    /// again.
+    #[serde(default)]
+    pub refusal: Option<RefusalJson>,
+    /// When automatic partner-down will happen if nothing is heard until
+    /// then, Unix seconds.
+    #[serde(default)]
+    pub auto_partner_down_at: Option<u64>,
+    /// Why automatic partner-down will not happen although configured.
+    #[serde(default)]
+    pub auto_partner_down_held: Option<String>,
+    /// When RECOVER-WAIT ends, Unix seconds.
+    #[serde(default)]
+    pub recover_wait_until: Option<u64>,
+    /// In PARTNER-DOWN: when the partner's delegable prefixes become
+    /// usable, Unix seconds (null while the partner recovers).
+    #[serde(default)]
+    pub partner_pool_from: Option<u64>,
+    /// Planned handover: null, `leaving` or `handed-over`.
+    #[serde(default)]
+    pub handover: Option<String>,
+    /// Whether the partner announced planned handover at CONNECT.
+    #[serde(default)]
+    pub partner_handover: bool,
+    /// Elapsed Time from which a stranded client is rescued, seconds.
+    #[serde(default)]
+    pub rescue_after: Option<u64>,
+    /// Each address range's halves (RFC 8156 §4.2.1).
+    #[serde(default)]
+    pub address_ranges: Vec<RangeJson>,
+    /// Each delegable-prefix pool (RFC 8156 §4.2.2).
+    #[serde(default)]
+    pub prefix_pools: Vec<PrefixPoolJson>,
+    /// The relationship's subnets and what their clients sent and got.
+    #[serde(default)]
+    pub subnets: Vec<SubnetJson>,
+}
+
+/// A refusal between the partners, in `status --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RefusalJson {
+    /// `configuration`, `time-skew`, `version` or `identity`.
+    pub kind: String,
+    /// The refusal's text.
+    pub reason: String,
+    /// When, Unix seconds.
+    pub at: u64,
+    /// `us` (this server refused) or `partner`.
+    pub by: String,
+}
+
+/// One address range, in `status --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RangeJson {
+    /// `first-last`.
+    pub range: String,
+    /// Free addresses of the primary's (odd) half.
+    pub primary_free: u128,
+    /// Size of that half.
+    pub primary_size: u128,
+    /// Free addresses of the secondary's (even) half.
+    pub secondary_free: u128,
+    /// Size of that half.
+    pub secondary_size: u128,
+}
+
+/// One delegable-prefix pool, in `status --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PrefixPoolJson {
+    /// The pool and the delegated length.
+    pub pool: String,
+    /// Delegable prefixes in all.
+    pub size: u128,
+    /// FREE (the primary's).
+    pub free: u128,
+    /// FREE-BACKUP (the secondary's).
+    pub free_backup: u128,
+}
+
+/// One subnet's clients, in `status --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SubnetJson {
+    /// The subnet's prefix.
+    pub prefix: String,
+    /// Its interface (on-link clients), if any.
+    pub interface: Option<String>,
+    /// Client messages seen since the start (the kernel filter of a
+    /// quiet link discards some before duet sees them).
+    pub seen: u64,
+    /// Of those, answered.
+    pub answered: u64,
+    /// Of those answered, rescued (RFC 7031 §4.7).
+    pub rescued: u64,
+    /// When a client was last answered, Unix seconds.
+    pub last_answered: Option<u64>,
 }
 
 /// `status --json`.

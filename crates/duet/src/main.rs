@@ -100,6 +100,60 @@ enum CtlCommand {
         /// The relationship name.
         name: String,
     },
+    /// Planned maintenance: hand relationship NAME's clients over to the
+    /// partner. This server stops answering them, sends every pending
+    /// update and waits until the partner has acknowledged all of them,
+    /// then tells the partner, which serves everyone at once
+    /// (partner-down). This server then stays out until it is restarted or
+    /// resumed, and recovers from the partner. Needs normal with the partner
+    /// connected, and a partner that supports it (duet does).
+    Handover {
+        /// The relationship name.
+        name: String,
+        /// Give up (and serve on) if the partner has not acknowledged
+        /// everything by then, seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// After a handover: take part in relationship NAME again, recovering
+    /// from the partner.
+    Resume {
+        /// The relationship name.
+        name: String,
+    },
+    /// Put into service a server that has never reached its partner (a new
+    /// deployment whose partner is not there yet, or a server rebuilt with
+    /// an empty store whose partner is gone): recover → partner-down (RFC
+    /// 8156 §8.3.2). If the store was lost, clients may still hold leases
+    /// it granted that this server no longer knows (docs/operations.md).
+    Commission {
+        /// The relationship name.
+        name: String,
+        /// Required: you have checked that the partner is not running.
+        #[arg(long)]
+        confirm: bool,
+    },
+    /// The partner died while recovering and will not come back with its
+    /// store: stop waiting for its recovery (no MCLT cap, the partner's
+    /// prefixes after MCLT), entering partner-down if not yet.
+    PartnerLost {
+        /// The relationship name.
+        name: String,
+        /// Required: you have checked that the partner is not running.
+        #[arg(long)]
+        confirm: bool,
+    },
+}
+
+/// Refuses a command that needs `--confirm` without it.
+fn confirmed(confirm: bool, what: &str) -> anyhow::Result<()> {
+    if confirm {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{what} assumes the partner is not running; check that it is not, then run the command again with --confirm"
+        )
+    }
 }
 
 fn init_logging(filter: Option<&str>) {
@@ -159,6 +213,14 @@ fn main() -> ExitCode {
                 CtlCommand::Status { json } => ctl::status(&socket, json),
                 CtlCommand::Leases { json } => ctl::leases(&socket, json),
                 CtlCommand::PartnerDown { name } => ctl::partner_down(&socket, &name),
+                CtlCommand::Handover { name, timeout } => {
+                    ctl::command(&socket, &name, "handover", &format!("?timeout={timeout}"))
+                }
+                CtlCommand::Resume { name } => ctl::command(&socket, &name, "resume", ""),
+                CtlCommand::Commission { name, confirm } => confirmed(confirm, "commission")
+                    .and_then(|()| ctl::command(&socket, &name, "commission", "")),
+                CtlCommand::PartnerLost { name, confirm } => confirmed(confirm, "partner-lost")
+                    .and_then(|()| ctl::command(&socket, &name, "partner-lost", "")),
             }
             .with_context(|| format!("duet ctl (control socket {})", socket.display()))
         }),

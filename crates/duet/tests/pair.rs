@@ -54,6 +54,8 @@ struct Sub {
     pool: &'static str,
     pd: &'static str,
     rel: &'static str,
+    /// Valid lifetime (the preferred one is two thirds of it).
+    valid: u64,
 }
 
 /// How the partner link is authenticated.
@@ -78,6 +80,9 @@ struct Rel {
     peer: String,
     auth: Auth,
     auto_partner_down: u64,
+    /// More `[[failover]]` lines; one setting `keepalive` replaces the
+    /// tests' 4 s.
+    extra: String,
 }
 
 /// A server's whole config (see the module comment for the timers).
@@ -121,12 +126,17 @@ prefix = "{}"
 pd-pools = [{{ prefix = "{}", delegated-length = 56 }}]
 renew-time = 4
 rebind-time = 6
-preferred-lifetime = 20
-valid-lifetime = {VALID}
+preferred-lifetime = {}
+valid-lifetime = {}
 dns-servers = ["2001:db8::53"]
 failover = "{}"
 "#,
-            s.prefix, s.pool, s.pd, s.rel
+            s.prefix,
+            s.pool,
+            s.pd,
+            s.valid * 2 / 3,
+            s.valid,
+            s.rel
         );
     }
     for r in rels {
@@ -138,10 +148,20 @@ role = "{}"
 listen = "{}"
 peer = "{}"
 mclt = {MCLT}
-keepalive = 4
 auto-partner-down = {}
+{}{}
 "#,
-            r.name, r.role, r.listen, r.peer, r.auto_partner_down
+            r.name,
+            r.role,
+            r.listen,
+            r.peer,
+            r.auto_partner_down,
+            if r.extra.contains("keepalive") {
+                ""
+            } else {
+                "keepalive = 4\n"
+            },
+            r.extra
         );
         match &r.auth {
             Auth::Tls {
@@ -492,6 +512,12 @@ fn start_pair(auto_partner_down: u64) -> Pair {
 
 /// [`start_pair`] without the wait, B's address pool being `pool_b`.
 fn build_pair(auto_partner_down: u64, pool_b: &'static str) -> Pair {
+    build_pair_with(auto_partner_down, pool_b, "", VALID)
+}
+
+/// [`build_pair`] with more `[[failover]]` lines on both servers and the
+/// valid lifetime `valid`.
+fn build_pair_with(auto_partner_down: u64, pool_b: &'static str, extra: &str, valid: u64) -> Pair {
     let mut lab = PairLab::new(&[CLIENT_BR, SERVER_BR]);
     let ns_a = add_server_a(&mut lab);
     let ns_b = add_server_b(&mut lab, false);
@@ -502,6 +528,7 @@ fn build_pair(auto_partner_down: u64, pool_b: &'static str) -> Pair {
         pool,
         pd: PD1,
         rel: REL,
+        valid,
     };
     let rel = |role, listen: &str, peer: &str, auth| Rel {
         name: REL,
@@ -510,6 +537,7 @@ fn build_pair(auto_partner_down: u64, pool_b: &'static str) -> Pair {
         peer: format!("[{peer}]:647"),
         auth,
         auto_partner_down,
+        extra: extra.to_string(),
     };
     let b = start_server(&lab, &ns_b, "dhcp-b", |d| {
         server_toml(
@@ -1081,6 +1109,7 @@ fn peer_with_wrong_certificate_self_signed_or_no_tls_is_refused() {
             pool: POOL1,
             pd: PD1,
             rel: REL,
+            valid: VALID,
         };
         let rel = |role, listen: &str, peer: &str, auth: &Auth| Rel {
             name: REL,
@@ -1089,6 +1118,7 @@ fn peer_with_wrong_certificate_self_signed_or_no_tls_is_refused() {
             peer: format!("[{peer}]:{port}"),
             auth: auth.clone(),
             auto_partner_down: 0,
+            extra: String::new(),
         };
         let b = start_server(&lab, &ns_b, &format!("case{i}-b"), |d| {
             server_toml_listen(
@@ -1224,6 +1254,7 @@ fn m_to_1_one_server_in_two_relationships() {
         pool: POOL1,
         pd: PD1,
         rel: "ab",
+        valid: VALID,
     };
     let sub2 = |iface| Sub {
         prefix: SUBNET2,
@@ -1231,6 +1262,7 @@ fn m_to_1_one_server_in_two_relationships() {
         pool: POOL2,
         pd: PD2,
         rel: "cb",
+        valid: VALID,
     };
     let rel = |name, role, listen: &str, peer: &str, auth| Rel {
         name,
@@ -1239,6 +1271,7 @@ fn m_to_1_one_server_in_two_relationships() {
         peer: format!("[{peer}]:647"),
         auth,
         auto_partner_down: 0,
+        extra: String::new(),
     };
     let b = start_server(&lab, &ns_b, "dhcp-b", |d| {
         server_toml(
@@ -1476,4 +1509,255 @@ fn peer_with_different_pools_is_refused_configuration_conflict() {
         let r = relationship(s, REL);
         assert_ne!(r["state"], "normal", "{r}");
     }
+}
+
+// ------------------------------------------------------------------ issue 26
+
+/// Time until `f` holds (polled every 100 ms), or panic after `timeout`.
+fn time_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    if wait_for(timeout, || f().then_some(())).is_none() {
+        panic!("{what}: not within {timeout:?}");
+    }
+    t0.elapsed()
+}
+
+/// Planned maintenance (RFC 7031 §4, issue 26 point 3): `ctl handover` on
+/// the primary. The secondary is in PARTNER-DOWN as soon as the command
+/// returns, serves a new client and the bound client's Rebind (same lease),
+/// while the primary answers nobody; the primary restarts and both are
+/// NORMAL with equal tables. Then SIGTERM with `handover-on-stop = true`
+/// does the same.
+#[test]
+fn planned_handover_the_partner_takes_over_at_once_and_the_primary_recovers() {
+    let p0 = build_pair_with(0, POOL1, "handover-on-stop = true\n", VALID);
+    wait_states(
+        "fresh pair",
+        &[(&p0.a, REL), (&p0.b, REL)],
+        "normal",
+        START_TIMEOUT,
+    );
+    let mut p = p0;
+    assert_eq!(relationship(&p.a, REL)["partner-handover"], true);
+    let k1 = add_client(&mut p.lab, 1, CLIENT_BR);
+    let dh = Dhclient::start_in(&k1, p.lab.path("k1"), &["-N", "-P"]);
+    let (_, addr) = wait_value(&dh, 0, &["BOUND6"], "new_ip6_address", BIND_TIMEOUT);
+    let (_, prefix) = wait_value(&dh, 0, &["BOUND6"], "new_ip6_prefix", BIND_TIMEOUT);
+    assert_eq!(
+        lease_file_server_id(&dh).as_deref(),
+        Some(server_duid(&p.a).as_str())
+    );
+
+    let t0 = Instant::now();
+    let out = p.a.ctl(&["handover", REL]);
+    let took = t0.elapsed();
+    assert!(
+        out.status.success(),
+        "ctl handover failed: {}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        tail(&p.a.log(), 40)
+    );
+    let pd = time_until("secondary in partner-down", Duration::from_secs(2), || {
+        state(&p.b, REL) == "partner-down"
+    });
+    eprintln!(
+        "handover: the command took {took:?}; the secondary was in partner-down {pd:?} after it returned"
+    );
+    let ra = relationship(&p.a, REL);
+    assert_eq!(ra["handover"], "handed-over", "{ra}");
+    assert_eq!(ra["state"], "recover", "{ra}");
+    wait_tables_agree(
+        "after the handover",
+        &p.a,
+        &p.b,
+        Some(REL),
+        &[&addr, &prefix],
+        Duration::from_secs(2),
+    );
+
+    // The bound client: Renew to the primary unanswered, Rebind answered by
+    // the secondary with the same address and prefix.
+    let from = event_count(&dh);
+    let (_, a2) = wait_value(
+        &dh,
+        from,
+        &["REBIND6"],
+        "new_ip6_address",
+        Duration::from_secs(30),
+    );
+    let (_, p2) = wait_value(&dh, from, &["REBIND6"], "new_ip6_prefix", Duration::from_secs(5));
+    assert_eq!((a2.as_str(), p2.as_str()), (addr.as_str(), prefix.as_str()));
+    assert_eq!(
+        lease_file_server_id(&dh).as_deref(),
+        Some(server_duid(&p.b).as_str())
+    );
+    let (_dh2, fresh, fresh_prefix) = new_client_served_by_secondary(&mut p, 2);
+
+    // Stop (a parked server hands over nothing more), start: recovery.
+    assert!(p.a.stop().success(), "{}", tail(&p.a.log(), 40));
+    restart_primary_and_recover(&mut p, &[&addr, &prefix, &fresh, &fresh_prefix]);
+
+    // SIGTERM with handover-on-stop: the secondary takes over at once.
+    let t0 = Instant::now();
+    assert!(p.a.stop().success(), "{}", tail(&p.a.log(), 40));
+    let stopped = t0.elapsed();
+    assert!(
+        p.a.log().contains("handover complete"),
+        "no handover on stop:\n{}",
+        tail(&p.a.log(), 40)
+    );
+    let pd = time_until(
+        "secondary in partner-down after SIGTERM",
+        Duration::from_secs(2),
+        || state(&p.b, REL) == "partner-down",
+    );
+    eprintln!(
+        "SIGTERM with handover-on-stop: stopped in {stopped:?}, the secondary in partner-down {pd:?} later"
+    );
+    restart_primary_and_recover(&mut p, &[&addr, &prefix, &fresh, &fresh_prefix]);
+}
+
+/// Drops DHCPv6 traffic on `ns`'s client interface eth0 with nftables
+/// (the link stays up, as after a failed switch port or filter).
+fn drop_client_link(ns: &str) {
+    for rule in [
+        "add table inet duet_test",
+        "add chain inet duet_test in { type filter hook input priority 0 ; }",
+        "add chain inet duet_test out { type filter hook output priority 0 ; }",
+        "add rule inet duet_test in iifname eth0 udp dport 547 drop",
+        "add rule inet duet_test out oifname eth0 udp sport 547 drop",
+    ] {
+        let mut args = vec!["nft"];
+        args.extend(rule.split(' '));
+        run_ok(&in_ns(ns, &args), Duration::from_secs(10));
+    }
+}
+
+fn restore_client_link(ns: &str) {
+    run_ok(
+        &in_ns(ns, &["nft", "delete", "table", "inet", "duet_test"]),
+        Duration::from_secs(10),
+    );
+}
+
+/// Partial communication loss (RFC 7031 §4.7, issue 26 point 4): the
+/// primary's client link drops DHCPv6 (nftables; carrier and the partner
+/// link up, so both stay NORMAL). The secondary rescues: the bound
+/// client's Rebind gets the same address and prefix, a new client gets a
+/// lease within rescue-after + 5 s; after the link returns the tables
+/// agree and no address or prefix is held twice.
+#[test]
+fn the_secondary_rescues_clients_when_the_primary_loses_its_client_link() {
+    // A valid lifetime of 2 min: dhclient's Rebind starts 10 s after T2
+    // (its Renew's retransmission time) and is retransmitted after 10 s,
+    // the first with an Elapsed Time of 5 s or more (RFC 8415 §15: the
+    // first transmission of an exchange says 0).
+    let mut p = build_pair_with(0, POOL1, "rescue-after = 5\n", 120);
+    wait_states("fresh pair", &[(&p.a, REL), (&p.b, REL)], "normal", START_TIMEOUT);
+    let k1 = add_client(&mut p.lab, 1, CLIENT_BR);
+    let dh = Dhclient::start_in(&k1, p.lab.path("k1"), &["-N", "-P"]);
+    let (_, addr) = wait_value(&dh, 0, &["BOUND6"], "new_ip6_address", BIND_TIMEOUT);
+    let (_, prefix) = wait_value(&dh, 0, &["BOUND6"], "new_ip6_prefix", BIND_TIMEOUT);
+    // Its first lease is MCLT-capped (30 s); the renewal at T1 gets 120 s.
+    wait_value(&dh, 0, &["RENEW6"], "new_ip6_address", Duration::from_secs(15));
+    wait_tables_agree(
+        "bound",
+        &p.a,
+        &p.b,
+        Some(REL),
+        &[&addr, &prefix],
+        Duration::from_secs(5),
+    );
+
+    drop_client_link(&p.ns_a);
+    let cut = Instant::now();
+    let from = event_count(&dh);
+    let (_, a2) = wait_value(
+        &dh,
+        from,
+        &["REBIND6"],
+        "new_ip6_address",
+        Duration::from_secs(40),
+    );
+    let (_, p2) = wait_value(&dh, from, &["REBIND6"], "new_ip6_prefix", Duration::from_secs(5));
+    eprintln!(
+        "rescue: the bound client's Rebind answered {:?} after the cut",
+        cut.elapsed()
+    );
+    assert_eq!((a2.as_str(), p2.as_str()), (addr.as_str(), prefix.as_str()));
+    assert_eq!(
+        lease_file_server_id(&dh).as_deref(),
+        Some(server_duid(&p.b).as_str())
+    );
+
+    let t0 = Instant::now();
+    let (_dh2, fresh, fresh_prefix) = new_client_served_by_secondary(&mut p, 2);
+    let took = t0.elapsed();
+    eprintln!("rescue: a new client bound {took:?} after it started");
+    assert!(
+        took <= Duration::from_secs(10),
+        "rescue-after 5 s + 5 s: {took:?}"
+    );
+    for s in [&p.a, &p.b] {
+        assert_eq!(state(s, REL), "normal", "the partners never lost each other");
+    }
+    let sub = &relationship(&p.b, REL)["subnets"][0];
+    assert!(sub["rescued"].as_u64().unwrap_or(0) >= 2, "{sub}");
+
+    restore_client_link(&p.ns_a);
+    wait_tables_agree(
+        "after the link returned",
+        &p.a,
+        &p.b,
+        Some(REL),
+        &[&addr, &prefix, &fresh, &fresh_prefix],
+        Duration::from_secs(10),
+    );
+    assert_no_duplicate_holders(&[&p.a, &p.b]);
+}
+
+/// Failure detection by default (issue 26 point 5): no `keepalive` in the
+/// configuration; the server link is cut silently (a bridge port disabled:
+/// no FIN, no RST). Both partners notice within 10 s, and a client that
+/// reaches only the secondary is served.
+#[test]
+fn a_silent_cut_is_noticed_within_ten_seconds_by_default() {
+    let mut p = build_pair_with(0, POOL1, "# keepalive: the default\n", VALID);
+    wait_states("fresh pair", &[(&p.a, REL), (&p.b, REL)], "normal", START_TIMEOUT);
+    p.lab.set_port(&PairLab::port("a", "eth1"), false);
+    let t0 = Instant::now();
+    let mut seen = [None, None];
+    wait_for(Duration::from_secs(15), || {
+        for (i, s) in [&p.a, &p.b].into_iter().enumerate() {
+            if seen[i].is_none() && state(s, REL) == "communications-interrupted" {
+                seen[i] = Some(t0.elapsed());
+            }
+        }
+        seen.iter().all(Option::is_some).then_some(())
+    });
+    eprintln!(
+        "silent cut noticed after {:?} (primary), {:?} (secondary)",
+        seen[0], seen[1]
+    );
+    for (who, t) in ["primary", "secondary"].iter().zip(seen) {
+        let t = t.unwrap_or_else(|| panic!("the {who} did not notice within 15 s"));
+        assert!(t <= Duration::from_secs(10), "the {who} noticed after {t:?}");
+    }
+    let ns_a = p.ns_a.clone();
+    let t1 = Instant::now();
+    let (_dh, addr, _prefix) = client_only_reaching(&mut p, 2, &ns_a);
+    eprintln!(
+        "a client reaching only the secondary bound {:?} after it started",
+        t1.elapsed()
+    );
+    assert!(even(&addr), "{addr}");
+    p.lab.set_port(&PairLab::port("a", "eth1"), true);
+    wait_states(
+        "healed",
+        &[(&p.a, REL), (&p.b, REL)],
+        "normal",
+        Duration::from_secs(40),
+    );
+    assert_no_duplicate_holders(&[&p.a, &p.b]);
 }

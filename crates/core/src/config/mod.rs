@@ -45,7 +45,7 @@
 //! | `failover[].peer` | required | partner's address; port defaults to 647 |
 //! | `failover[].mclt` | 3600 | Maximum Client Lead Time (RFC 8156 §5.5.6), at least 30 |
 //! | `failover[].max-unacked-bndupd` | 100 | BNDUPDs in flight to the partner |
-//! | `failover[].auto-partner-down` | 0 | COMMUNICATIONS-INTERRUPTED time before PARTNER-DOWN; 0 = never |
+//! | `failover[].auto-partner-down` | 0 | in COMMUNICATIONS-INTERRUPTED, PARTNER-DOWN once nothing (no message, no connection attempt) has been heard from the partner for this long; never while the partner is refused (configuration, clock skew, version, identity); 0 = never |
 //! | `failover[].prefix-split` | 0.5 | share of delegable prefixes the secondary holds, 0 to 1 |
 //! | `failover[].keepalive` | 8 | longest silence from the partner before communications are declared lost (OPTION_F_KEEPALIVE_TIME, RFC 8156 §5.5.12); a CONTACT goes every quarter of the partner's |
 //! | `failover[].rescue-after` | 5 | a secondary in NORMAL also answers a Solicit or Rebind whose Elapsed Time is at least this (RFC 7031 §4.7: the primary may have lost its client link); 0 = never, at most 655 |
@@ -282,9 +282,11 @@ pub struct RelationshipConfig {
     /// `max-unacked-bndupd` (default 100, at least 1): BNDUPDs sent and
     /// not yet acknowledged, at most.
     pub max_unacked_bndupd: u32,
-    /// `auto-partner-down` (default 0 = `None`): time in
-    /// COMMUNICATIONS-INTERRUPTED after which the server moves to
-    /// PARTNER-DOWN by itself.
+    /// `auto-partner-down` (default 0 = `None`): in
+    /// COMMUNICATIONS-INTERRUPTED, the server moves to PARTNER-DOWN by
+    /// itself once nothing has been heard from the partner for this long
+    /// (a message or a connection attempt), and never while the partner
+    /// is being refused (docs/failover.md, "automatic partner-down").
     pub auto_partner_down: Option<Duration>,
     /// `prefix-split` (default 0.5, 0 to 1): share of the delegable
     /// prefixes the secondary holds.

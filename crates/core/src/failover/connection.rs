@@ -248,7 +248,7 @@ impl FailoverEndpoint {
 
     /// What the partner's CONNECT (`secondary`) or CONNECTREPLY announces
     /// that this endpoint cannot work with (§6.1.2, §6.1.3): the protocol
-    /// version, the relationship name (§5.5.14), CONNECT_FLAGS (§5.5.3:
+    /// version, the relationship name (§5.5.14), CONNECT_FLAGS (§5.5.2:
     /// every prefix of a pool is delegated at the pool's one length here),
     /// the configuration fingerprint (compared by the secondary only), and
     /// the MCLT (the primary's rules: the secondary adopts it, the primary

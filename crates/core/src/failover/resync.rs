@@ -72,7 +72,15 @@ impl FailoverEndpoint {
                     && matches!(l.state, LeaseState::Active | LeaseState::Expired)
                     && l.failover.expiration_time > UnixTime::ZERO
                     && end > now
-                    && end > l.active_end();
+                    // An EXPIRED lease's state expiration is not a held
+                    // end but when it may be reused (in PARTNER-DOWN: at
+                    // least that bound already): once both are NORMAL it
+                    // is freed on the next acknowledgement whatever it
+                    // says, so it is held ACTIVE all the same (found by
+                    // duet-sim, seed 541: a renewal the partner gave just
+                    // before it lost its storage was freed and given to
+                    // another client).
+                    && (l.state != LeaseState::Active || end > l.active_end());
                 let forget = l.failover.acked_partner_lifetime > UnixTime::ZERO;
                 (hold || forget).then(|| {
                     let mut l = l.clone();

@@ -30,7 +30,9 @@ pub mod stats;
 pub mod udp;
 pub mod writer;
 
-use crate::api::{LeaseJson, RelationshipJson, ServerJson, StatusJson};
+use crate::api::{
+    LeaseJson, PrefixPoolJson, RangeJson, RefusalJson, RelationshipJson, ServerJson, StatusJson, SubnetJson,
+};
 use anyhow::{bail, Context};
 use control::Query;
 use deadline::Deadline;
@@ -136,7 +138,14 @@ struct Daemon {
     filter_stale: bool,
     /// What the kernel filter now covers.
     filtered: filter::Quiet,
+    /// Per relationship: operators waiting for the end of a handover.
+    handovers: HashMap<usize, Vec<tokio::sync::oneshot::Sender<Result<String, String>>>>,
+    /// Per relationship: the last refusal logged (repeats go to debug).
+    refusals_logged: HashMap<usize, String>,
 }
+
+/// An operator command's answer: what happened, or why not.
+type Answer = tokio::sync::oneshot::Sender<Result<String, String>>;
 
 fn store_failed(e: StoreError) -> anyhow::Error {
     anyhow::Error::new(e).context("the lease store failed: not answering clients without stable storage")
@@ -170,6 +179,7 @@ impl Daemon {
                 self.node.partner_connected(now, rel, conn);
             }
             PartnerEvent::Message { rel, conn, msg } => self.node.partner_message(now, rel, conn, &msg),
+            PartnerEvent::Attempt { rel, refusal } => self.node.partner_attempt(now, rel, refusal),
             PartnerEvent::Closed { rel, conn, reason } => {
                 let ok = self
                     .node
@@ -246,7 +256,10 @@ impl Daemon {
                             tracing::info!(relationship = %name, %from, %to, "failover state changed");
                             self.filter_stale = true;
                         }
-                        Event::CommunicationsOk => tracing::info!(relationship = %name, "communications OK"),
+                        Event::CommunicationsOk => {
+                            self.refusals_logged.remove(&rel);
+                            tracing::info!(relationship = %name, "communications OK")
+                        }
                         Event::CommunicationsLost => {
                             tracing::warn!(relationship = %name, "communications lost")
                         }
@@ -258,13 +271,33 @@ impl Daemon {
                         }
                         Event::Notice(text) => tracing::info!(relationship = %name, "{text}"),
                         Event::Refused(r) => {
-                            tracing::warn!(relationship = %name, kind = r.kind.name(), by_us = r.by_us, reason = %r.reason, "refusal between the partners: automatic partner-down is held off until they connect")
+                            if let Ok(mut m) = self.stats.failover_refusals.lock() {
+                                *m.entry(format!("{name}/{}", r.kind.name())).or_insert(0) += 1;
+                            }
+                            // A refused partner retries every few seconds:
+                            // each new reason once at warn, repeats at debug.
+                            let text = format!("{}: {}", r.kind.name(), r.reason);
+                            if self.refusals_logged.get(&rel) != Some(&text) {
+                                tracing::warn!(relationship = %name, kind = r.kind.name(), by_us = r.by_us, reason = %r.reason, "refusal between the partners: automatic partner-down is held off until they connect");
+                                self.refusals_logged.insert(rel, text);
+                            } else {
+                                tracing::debug!(relationship = %name, reason = %r.reason, "refusal between the partners (again)");
+                            }
                         }
                         Event::HandoverDone => {
-                            tracing::warn!(relationship = %name, "handover complete: the partner serves every client; this server stays out until restarted or resumed")
+                            tracing::warn!(relationship = %name, "handover complete: the partner serves every client; this server stays out until restarted or resumed");
+                            for w in self.handovers.remove(&rel).unwrap_or_default() {
+                                let _ = w.send(Ok(format!(
+                                    "relationship {name}: handed over; the partner serves every client; this server stays out until it is restarted or resumed"
+                                )));
+                            }
                         }
                         Event::HandoverFailed(why) => {
-                            tracing::warn!(relationship = %name, %why, "handover abandoned; serving on")
+                            tracing::warn!(relationship = %name, %why, "handover abandoned; serving on");
+                            for w in self.handovers.remove(&rel).unwrap_or_default() {
+                                let _ =
+                                    w.send(Err(format!("relationship {name}: handover abandoned: {why}")));
+                            }
                         }
                     }
                 }
@@ -298,10 +331,20 @@ impl Daemon {
             .filter_map(|name| self.ifnames.iter().find(|(_, n)| *n == name).map(|(i, _)| *i))
             .collect();
         ifindexes.sort_unstable();
+        // The shortest rescue-after of any relationship, in hundredths of
+        // a second: the filter passes Solicits and Rebinds that old
+        // (duet_core decides, per relationship).
+        let rescue_after = self
+            .node
+            .relationships()
+            .iter()
+            .filter_map(|ep| ep.status().rescue_after)
+            .min()
+            .map(|d| u16::try_from(d.as_millis() / 10).unwrap_or(u16::MAX));
         let quiet = filter::Quiet {
             ifindexes,
             prefixes: links.prefixes,
-            rescue_after: None,
+            rescue_after,
         };
         if quiet == self.filtered {
             return;
@@ -357,35 +400,7 @@ impl Daemon {
                 let _ = tx.send(out);
             }
             Query::Status(tx) => {
-                let relationships = self
-                    .node
-                    .relationships()
-                    .iter()
-                    .map(|ep| {
-                        let s = ep.status();
-                        RelationshipJson {
-                            name: s.name,
-                            role: s.role.to_string(),
-                            state: s.state.to_string(),
-                            since: s.since.secs(),
-                            partner_state: s.partner_state.map(|p| p.to_string()),
-                            communications_ok: s.communications_ok,
-                            unacked_bndupd: s.unacked_bndupd as u64,
-                            clock_skew: s.clock_skew,
-                        }
-                    })
-                    .collect();
-                let counters = self.stats.snapshot(udp::kernel_drops(&self.sockets));
-                let _ = tx.send(StatusJson {
-                    server: ServerJson {
-                        name: self.cfg.server.name.clone(),
-                        duid: self.node.duid().to_hex(),
-                        version: env!("CARGO_PKG_VERSION").to_string(),
-                        uptime: self.started.elapsed().as_secs(),
-                    },
-                    relationships,
-                    counters,
-                });
+                let _ = tx.send(self.status());
             }
             Query::PartnerDown(name, tx) => {
                 let r = self.node.partner_down(now(), &name).map_err(|e| e.to_string());
@@ -394,6 +409,158 @@ impl Daemon {
                 }
                 let _ = tx.send(r);
             }
+            Query::Commission(name, tx) => {
+                let r = self.node.commission(now(), &name).map_err(|e| e.to_string());
+                if r.is_ok() {
+                    tracing::warn!(relationship = %name, "operator commissioned this server without its partner: partner-down");
+                }
+                let _ = tx.send(r.map(|()| format!("relationship {name}: commissioned; in partner-down")));
+            }
+            Query::PartnerLost(name, tx) => {
+                let r = self.node.partner_lost(now(), &name).map_err(|e| e.to_string());
+                if r.is_ok() {
+                    tracing::warn!(relationship = %name, "operator declared the partner lost: its recovery is no longer waited for");
+                }
+                let _ = tx.send(r.map(|()| {
+                    format!("relationship {name}: partner declared lost; partner-down without waiting for its recovery")
+                }));
+            }
+            Query::Resume(name, tx) => {
+                let r = self.node.resume(now(), &name).map_err(|e| e.to_string());
+                if r.is_ok() {
+                    tracing::warn!(relationship = %name, "operator resumed this server after a handover: recovering from the partner");
+                }
+                let _ =
+                    tx.send(r.map(|()| format!("relationship {name}: resumed; recovering from the partner")));
+            }
+            Query::Handover(name, timeout, tx) => self.handover(&name, timeout, tx),
+        }
+    }
+
+    /// Starts a planned handover of relationship `name`; `tx` gets its end.
+    fn handover(&mut self, name: &str, timeout: Duration, tx: Answer) {
+        let Some(rel) = self.node.relationships().position(name) else {
+            let _ = tx.send(Err(format!("no failover relationship named {name:?}")));
+            return;
+        };
+        if let Err(e) = self.node.handover(now(), name, timeout) {
+            let _ = tx.send(Err(e.to_string()));
+            return;
+        }
+        tracing::warn!(relationship = %name, timeout = timeout.as_secs(), "planned handover: no more answers to this relationship's clients; sending every pending update");
+        let done = self
+            .node
+            .relationships()
+            .get(rel)
+            .is_some_and(|ep| ep.status().handover == Some("handed-over"));
+        self.handovers.entry(rel).or_default().push(tx);
+        if done {
+            // Done before (or within this call): answer now.
+            for w in self.handovers.remove(&rel).unwrap_or_default() {
+                let _ = w.send(Ok(format!("relationship {name}: handed over")));
+            }
+        }
+    }
+
+    /// Starts the handover of every relationship configured to hand over
+    /// on stop that can; returns how many are under way.
+    fn handover_on_stop(&mut self, timeout: Duration) -> usize {
+        let names: Vec<String> = self
+            .cfg
+            .failover
+            .iter()
+            .filter(|r| r.handover_on_stop)
+            .map(|r| r.name.clone())
+            .collect();
+        for name in names {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.handover(&name, timeout, tx);
+            // Only the end matters here (logged by `events`).
+            drop(rx);
+        }
+        self.handovers.len()
+    }
+
+    fn status(&self) -> StatusJson {
+        let node = &self.node;
+        let relationships = node
+            .relationships()
+            .iter()
+            .enumerate()
+            .map(|(rel, ep)| {
+                let s = ep.status();
+                let pools = ep.pool_use(node.db());
+                let subnets = node
+                    .server()
+                    .subnet_counters()
+                    .filter(|(sn, _)| sn.relationship == Some(rel))
+                    .map(|(sn, c)| SubnetJson {
+                        prefix: sn.prefix.to_string(),
+                        interface: sn.interface.clone(),
+                        seen: c.seen,
+                        answered: c.answered,
+                        rescued: c.rescued,
+                        last_answered: c.last_answered.map(|t| t.secs()),
+                    })
+                    .collect();
+                RelationshipJson {
+                    name: s.name,
+                    role: s.role.to_string(),
+                    state: s.state.to_string(),
+                    since: s.since.secs(),
+                    partner_state: s.partner_state.map(|p| p.to_string()),
+                    communications_ok: s.communications_ok,
+                    unacked_bndupd: s.unacked_bndupd as u64,
+                    clock_skew: s.clock_skew,
+                    queued_bndupd: s.queued_bndupd as u64,
+                    last_heard: s.last_heard.secs(),
+                    refusal: s.refusal.map(|r| RefusalJson {
+                        kind: r.kind.name().to_string(),
+                        reason: r.reason,
+                        at: r.at.secs(),
+                        by: if r.by_us { "us" } else { "partner" }.to_string(),
+                    }),
+                    auto_partner_down_at: s.auto_partner_down_at.map(|t| t.secs()),
+                    auto_partner_down_held: s.auto_partner_down_held,
+                    recover_wait_until: s.recover_wait_until.map(|t| t.secs()),
+                    partner_pool_from: s.partner_pool_from.map(|t| t.secs()),
+                    handover: s.handover.map(str::to_string),
+                    partner_handover: s.partner_handover,
+                    rescue_after: s.rescue_after.map(|d| d.as_secs()),
+                    address_ranges: pools
+                        .ranges
+                        .into_iter()
+                        .map(|r| RangeJson {
+                            range: r.range,
+                            primary_free: r.primary_free,
+                            primary_size: r.primary_size,
+                            secondary_free: r.secondary_free,
+                            secondary_size: r.secondary_size,
+                        })
+                        .collect(),
+                    prefix_pools: pools
+                        .pd_pools
+                        .into_iter()
+                        .map(|p| PrefixPoolJson {
+                            pool: p.pool,
+                            size: p.size,
+                            free: p.free,
+                            free_backup: p.free_backup,
+                        })
+                        .collect(),
+                    subnets,
+                }
+            })
+            .collect();
+        StatusJson {
+            server: ServerJson {
+                name: self.cfg.server.name.clone(),
+                duid: self.node.duid().to_hex(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                uptime: self.started.elapsed().as_secs(),
+            },
+            relationships,
+            counters: self.stats.snapshot(udp::kernel_drops(&self.sockets)),
         }
     }
 }
@@ -529,20 +696,35 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         sockets,
         filter_stale: true,
         filtered: filter::Quiet::default(),
+        handovers: HashMap::new(),
+        refusals_logged: HashMap::new(),
     };
     let mut result = d.drive().map_err(store_failed);
+    // Stopping with handovers under way: leave once they have ended (or
+    // this long after the signal).
+    let mut stopping: Option<tokio::time::Instant> = None;
 
     while result.is_ok() {
+        if let Some(until) = stopping {
+            if d.handovers.is_empty() || tokio::time::Instant::now() >= until {
+                break;
+            }
+        }
         // The timers are re-armed only when what they wait for changed.
         node_timer.set(d.node.poll_timeout(), |t| {
             tokio::time::Instant::now() + t.since(now()).min(MAX_SLEEP)
         });
         send_timer.set(d.out.next_release(), tokio::time::Instant::from_std);
         tokio::select! {
-            which = &mut stop_rx => {
+            which = &mut stop_rx, if stopping.is_none() => {
                 tracing::info!("{}: stopping", which.unwrap_or("the signal watch ended"));
-                break;
+                let timeout = duet_core::failover::HANDOVER_TIMEOUT;
+                if d.handover_on_stop(timeout) == 0 {
+                    break;
+                }
+                stopping = Some(tokio::time::Instant::now() + timeout + Duration::from_secs(1));
             }
+            () = tokio::time::sleep_until(stopping.unwrap_or_else(tokio::time::Instant::now)), if stopping.is_some() => {}
             Some(q) = q_rx.recv() => d.answer(q),
             Some(ev) = pev_rx.recv() => {
                 d.partner(ev);

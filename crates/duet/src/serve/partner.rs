@@ -12,6 +12,7 @@
 use super::stats::Stats;
 use crate::tls::{check_peer_name, PartnerTls};
 use duet_core::config::{RelationshipConfig, Role};
+use duet_core::failover::RefusalKind;
 use duet_wire::option::Status;
 use duet_wire::{
     ClientMessage, DhcpOption, FailoverMessage, FailoverMessageType, FrameDecoder, MessageType, OptionsExt,
@@ -51,6 +52,15 @@ pub enum PartnerEvent {
         conn: u64,
         /// The message.
         msg: FailoverMessage<'static>,
+    },
+    /// The partner showed it is alive but no connection reached the
+    /// node: an attempt that failed or was refused before CONNECT (a
+    /// refusal of its identity, if `refusal`).
+    Attempt {
+        /// Relationship index.
+        rel: usize,
+        /// Why it was refused, if it was.
+        refusal: Option<(RefusalKind, String)>,
     },
     /// The connection ended.
     Closed {
@@ -198,7 +208,7 @@ async fn connect_loop(link: Link, events: Sender<PartnerEvent>, outbox: Outbox, 
         let outcome = match connect_once(&link).await {
             Ok(Conn::Tls(s)) => run_conn(*s, link.rel, vec![], &events, &outbox).await,
             Ok(Conn::Plain(s)) => run_conn(s, link.rel, vec![], &events, &outbox).await,
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         };
         // A connection the partner closed before sending anything was
         // refused (in TLS 1.3 our handshake completes before the partner has
@@ -212,11 +222,22 @@ async fn connect_loop(link: Link, events: Sender<PartnerEvent>, outbox: Outbox, 
                 if let Ok(mut m) = stats.partner_connect_failures.lock() {
                     *m.entry(link.cfg.name.clone()).or_insert(0) += 1;
                 }
-                if e != last_error {
-                    tracing::warn!(relationship = %link.cfg.name, peer = %link.cfg.peer, error = %e, "cannot connect to the partner (retrying; repeats of this error are logged at debug)");
-                    last_error = e;
+                // Past TCP the partner is alive: automatic partner-down
+                // counts from here, and a refusal holds it off.
+                if e.reached {
+                    let refusal = e.identity.then(|| (RefusalKind::Identity, e.reason.clone()));
+                    let _ = events
+                        .send(PartnerEvent::Attempt {
+                            rel: link.rel,
+                            refusal,
+                        })
+                        .await;
+                }
+                if e.reason != last_error {
+                    tracing::warn!(relationship = %link.cfg.name, peer = %link.cfg.peer, error = %e.reason, "cannot connect to the partner (retrying; repeats of this error are logged at debug)");
+                    last_error = e.reason;
                 } else {
-                    tracing::debug!(relationship = %link.cfg.name, peer = %link.cfg.peer, error = %e, "partner connection failed");
+                    tracing::debug!(relationship = %link.cfg.name, peer = %link.cfg.peer, error = %e.reason, "partner connection failed");
                 }
                 false
             }
@@ -232,38 +253,96 @@ async fn connect_loop(link: Link, events: Sender<PartnerEvent>, outbox: Outbox, 
     }
 }
 
+/// Why a connection attempt came to nothing.
+#[derive(Debug)]
+struct Failed {
+    reason: String,
+    /// The partner answered at TCP level (its daemon runs).
+    reached: bool,
+    /// It refused us: TLS, our certificate, the relationship name.
+    identity: bool,
+}
+
+impl Failed {
+    fn unreached(e: impl std::fmt::Display) -> Failed {
+        Failed {
+            reason: e.to_string(),
+            reached: false,
+            identity: false,
+        }
+    }
+    fn reached(e: impl std::fmt::Display) -> Failed {
+        Failed {
+            reason: e.to_string(),
+            reached: true,
+            identity: false,
+        }
+    }
+    fn refused(e: impl std::fmt::Display) -> Failed {
+        Failed {
+            reason: e.to_string(),
+            reached: true,
+            identity: true,
+        }
+    }
+}
+
 enum Conn {
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     Plain(TcpStream),
 }
 
-async fn connect_once(link: &Link) -> anyhow::Result<Conn> {
+async fn connect_once(link: &Link) -> Result<Conn, Failed> {
     let sock = match link.cfg.peer {
-        SocketAddr::V6(_) => TcpSocket::new_v6()?,
-        SocketAddr::V4(_) => TcpSocket::new_v4()?,
-    };
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+    }
+    .map_err(Failed::unreached)?;
     // From our configured address, so the secondary recognises us.
-    sock.bind(SocketAddr::new(link.cfg.listen.ip(), 0))?;
-    let mut stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, sock.connect(link.cfg.peer)).await??;
-    stream.set_nodelay(true)?;
+    sock.bind(SocketAddr::new(link.cfg.listen.ip(), 0))
+        .map_err(Failed::unreached)?;
+    let mut stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, sock.connect(link.cfg.peer)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(Failed::unreached(e)),
+        Err(_) => return Err(Failed::unreached("TCP connect timed out")),
+    };
+    let _ = stream.set_nodelay(true);
     let Some(tls) = &link.tls else {
         return Ok(Conn::Plain(stream));
     };
     // RFC 7653 §8.2: STARTTLS first; a REPLY without error status means go.
-    write_msg(&mut stream, starttls()).await?;
-    let reply = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream)).await??;
+    write_msg(&mut stream, starttls())
+        .await
+        .map_err(Failed::reached)?;
+    let reply = match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut stream)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Err(Failed::reached(format!("no answer to STARTTLS: {e}"))),
+        Err(_) => return Err(Failed::reached("no answer to STARTTLS in time")),
+    };
     match StreamMessage::parse(&reply) {
         Ok(StreamMessage::Tls(m)) if m.msg_type == MessageType::Reply => {
             if let Some(s) = m.options.status().filter(|s| s.code != StatusCode::Success) {
-                anyhow::bail!("partner refused STARTTLS: {} {}", s.code, s.message_lossy());
+                return Err(Failed::refused(format!(
+                    "partner refused STARTTLS: {} {}",
+                    s.code,
+                    s.message_lossy()
+                )));
             }
         }
-        other => anyhow::bail!("unexpected answer to STARTTLS: {other:?}"),
+        other => {
+            return Err(Failed::reached(format!(
+                "unexpected answer to STARTTLS: {other:?}"
+            )))
+        }
     }
-    let name = rustls::pki_types::ServerName::try_from(tls.peer_name.clone())?;
+    let name = rustls::pki_types::ServerName::try_from(tls.peer_name.clone()).map_err(Failed::unreached)?;
     let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
-    let s = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await??;
-    Ok(Conn::Tls(Box::new(s)))
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await {
+        Ok(Ok(s)) => Ok(Conn::Tls(Box::new(s))),
+        // Its certificate, or ours, is not what the other side expects.
+        Ok(Err(e)) => Err(Failed::refused(format!("TLS handshake failed: {e}"))),
+        Err(_) => Err(Failed::reached("TLS handshake timed out")),
+    }
 }
 
 async fn accept_loop(
@@ -300,6 +379,12 @@ async fn accept_loop(
         }
         let Ok(permit) = handshakes.clone().try_acquire_owned() else {
             refuse(&stats, peer, "too many connections in handshake");
+            for l in &candidates {
+                let _ = events.try_send(PartnerEvent::Attempt {
+                    rel: l.rel,
+                    refusal: None,
+                });
+            }
             continue;
         };
         let (events, outbox, stats) = (events.clone(), outbox.clone(), stats.clone());
@@ -314,10 +399,25 @@ async fn accept_loop(
                         Accepted::Plain(s) => run_conn(s, rel, first, &events, &outbox).await,
                     };
                 }
-                Ok(Err(reason)) => refuse(&stats, peer, &reason),
-                Err(_) => refuse(&stats, peer, "handshake timeout"),
+                Ok(Err(e)) => {
+                    refuse(&stats, peer, &e.reason);
+                    attempted(&events, &candidates, e).await;
+                }
+                Err(_) => {
+                    refuse(&stats, peer, "handshake timeout");
+                    attempted(&events, &candidates, Failed::reached("handshake timeout")).await;
+                }
             }
         });
+    }
+}
+
+/// A connection from the partner's address that reached no endpoint: the
+/// partner is alive (and refused, if for its identity).
+async fn attempted(events: &Sender<PartnerEvent>, candidates: &[Link], e: Failed) {
+    for l in candidates {
+        let refusal = e.identity.then(|| (RefusalKind::Identity, e.reason.clone()));
+        let _ = events.send(PartnerEvent::Attempt { rel: l.rel, refusal }).await;
     }
 }
 
@@ -352,11 +452,11 @@ async fn accept_one(
     peer: SocketAddr,
     candidates: &[Link],
     stats: &Stats,
-) -> Result<(Accepted, usize, Vec<FailoverMessage<'static>>), String> {
+) -> Result<(Accepted, usize, Vec<FailoverMessage<'static>>), Failed> {
     let _ = stream.set_nodelay(true);
     let first = read_frame(&mut stream)
         .await
-        .map_err(|e| format!("no first message: {e}"))?;
+        .map_err(|e| Failed::reached(format!("no first message: {e}")))?;
     match StreamMessage::parse(&first) {
         Ok(StreamMessage::Tls(m)) if m.msg_type == MessageType::StartTls => {
             let Some(tls) = candidates.iter().find_map(|l| l.tls.clone()) else {
@@ -367,48 +467,50 @@ async fn accept_one(
                     "TLS not configured",
                 )));
                 let _ = write_msg(&mut stream, StreamMessage::Tls(reply)).await;
-                return Err("peer asked for TLS on an insecure relationship".into());
+                return Err(Failed::refused("peer asked for TLS on an insecure relationship"));
             };
             let reply = ClientMessage::new(MessageType::Reply, m.transaction_id);
             write_msg(&mut stream, StreamMessage::Tls(reply))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(Failed::reached)?;
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
             let mut s = acceptor
                 .accept(stream)
                 .await
-                .map_err(|e| format!("TLS handshake failed: {e}"))?;
-            let frame = read_frame(&mut s).await.map_err(|e| format!("no CONNECT: {e}"))?;
-            let connect = parse_connect(&frame)?;
-            let link =
-                pick(candidates, &connect).ok_or("CONNECT names no relationship we have with this peer")?;
+                .map_err(|e| Failed::refused(format!("TLS handshake failed: {e}")))?;
+            let frame = read_frame(&mut s)
+                .await
+                .map_err(|e| Failed::reached(format!("no CONNECT: {e}")))?;
+            let connect = parse_connect(&frame).map_err(Failed::reached)?;
+            let link = pick(candidates, &connect)
+                .ok_or_else(|| Failed::refused("CONNECT names no relationship we have with this peer"))?;
             let Some(link_tls) = &link.tls else {
-                return Err(format!(
+                return Err(Failed::refused(format!(
                     "relationship {} is insecure but the peer used TLS",
                     link.cfg.name
-                ));
+                )));
             };
             check_peer_name(s.get_ref().1.peer_certificates(), &link_tls.peer_name)
-                .map_err(|e| format!("certificate: {e}"))?;
+                .map_err(|e| Failed::refused(format!("certificate: {e}")))?;
             tracing::info!(%peer, relationship = %link.cfg.name, "partner connected (TLS 1.3, certificate verified)");
             let _ = stats;
             Ok((Accepted::Tls(Box::new(s)), link.rel, vec![connect]))
         }
         Ok(StreamMessage::Failover(_)) => {
-            let connect = parse_connect(&first)?;
-            let link =
-                pick(candidates, &connect).ok_or("CONNECT names no relationship we have with this peer")?;
+            let connect = parse_connect(&first).map_err(Failed::reached)?;
+            let link = pick(candidates, &connect)
+                .ok_or_else(|| Failed::refused("CONNECT names no relationship we have with this peer"))?;
             if link.tls.is_some() {
-                return Err(format!(
+                return Err(Failed::refused(format!(
                     "no TLS: relationship {} requires STARTTLS",
                     link.cfg.name
-                ));
+                )));
             }
             tracing::warn!(%peer, relationship = %link.cfg.name, "partner connected WITHOUT TLS (insecure = true)");
             Ok((Accepted::Plain(stream), link.rel, vec![connect]))
         }
-        Ok(other) => Err(format!("unexpected first message {other:?}")),
-        Err(e) => Err(format!("malformed first message: {e}")),
+        Ok(other) => Err(Failed::reached(format!("unexpected first message {other:?}"))),
+        Err(e) => Err(Failed::reached(format!("malformed first message: {e}"))),
     }
 }
 
@@ -420,7 +522,7 @@ async fn run_conn<S>(
     first: Vec<FailoverMessage<'static>>,
     events: &Sender<PartnerEvent>,
     outbox: &Outbox,
-) -> Result<(), String>
+) -> Result<(), Failed>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -524,9 +626,11 @@ where
         })
         .await;
     if refused {
-        Err(format!(
-            "the partner closed the connection before answering: {reason}"
-        ))
+        // It accepted TCP and TLS, then closed without a word: it refuses
+        // our certificate or relationship name (its log says which).
+        Err(Failed::refused(format!(
+            "the partner closed the connection before answering (it may refuse this server's certificate or relationship name; see its log): {reason}"
+        )))
     } else {
         Ok(())
     }

@@ -28,6 +28,9 @@ pub struct Stats {
     pub partner_refused: Mutex<BTreeMap<String, u64>>,
     /// Failed outgoing partner connection attempts by relationship.
     pub partner_connect_failures: Mutex<BTreeMap<String, u64>>,
+    /// Refusals between the partners (RFC 8156 §6.1 CONNECT refused, time
+    /// skew, identity), by `relationship/kind`.
+    pub failover_refusals: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Stats {
@@ -58,6 +61,11 @@ impl Stats {
             partner_refused: self.partner_refused.lock().map(|m| m.clone()).unwrap_or_default(),
             partner_connect_failures: self
                 .partner_connect_failures
+                .lock()
+                .map(|m| m.clone())
+                .unwrap_or_default(),
+            failover_refusals: self
+                .failover_refusals
                 .lock()
                 .map(|m| m.clone())
                 .unwrap_or_default(),
@@ -98,4 +106,9 @@ pub struct StatsSnapshot {
     /// Failed outgoing partner connection attempts by relationship.
     #[serde(default)]
     pub partner_connect_failures: BTreeMap<String, u64>,
+    /// Refusals between the partners by `relationship/kind` (kinds:
+    /// configuration, time-skew, version, identity): while they go on,
+    /// automatic partner-down is held off.
+    #[serde(default)]
+    pub failover_refusals: BTreeMap<String, u64>,
 }
