@@ -507,11 +507,15 @@ fn the_kernel_discards_for_a_quiet_prefix() {
 
 /// The policy of a secondary in NORMAL (RENEW-RESPONSIVE) or of a state
 /// that answers no one; the rest as a standalone server's.
-struct Quiet1(duet_core::policy::Responsiveness);
+struct Quiet1(duet_core::policy::Responsiveness, Option<u16>);
 
 impl duet_core::policy::LeasePolicy for Quiet1 {
     fn responsiveness(&self, _rel: usize) -> duet_core::policy::Responsiveness {
         self.0
+    }
+    fn rescue_after(&self, _rel: usize) -> Option<std::time::Duration> {
+        self.1
+            .map(|cs| std::time::Duration::from_millis(u64::from(cs) * 10))
     }
     fn address_classes(&self, _rel: usize) -> [bool; 2] {
         [true, true]
@@ -609,6 +613,8 @@ proptest::proptest! {
         unresponsive in proptest::prelude::any::<bool>(),
         global in proptest::prelude::any::<bool>(),
         relay in proptest::option::of((proptest::prelude::any::<bool>(), 0usize..3)),
+        rescue in proptest::option::of(0u16..2000),
+        elapsed in proptest::option::of((0u16..3000, 0usize..6)),
     ) {
         use duet_core::policy::Responsiveness as R;
         // Mostly the types the filter looks at.
@@ -620,6 +626,12 @@ proptest::proptest! {
         if let Some(id) = server_id.and_then(|id| Duid::new(id).ok()) {
             let at = at.min(m.options.len());
             m.options.insert(at, DhcpOption::ServerId(id));
+        }
+        // A client trying for a while, and a server that rescues such.
+        m.options.retain(|o| !matches!(o, DhcpOption::ElapsedTime(_)));
+        if let Some((cs, at)) = elapsed {
+            let at = at.min(m.options.len());
+            m.options.insert(at, DhcpOption::ElapsedTime(cs));
         }
         let Ok(mut payload) = m.to_vec() else { return Ok(()) };
         let mut source: Ipv6Addr = if global { "2001:db8:1::77".parse().unwrap() } else { link_local() };
@@ -634,7 +646,7 @@ proptest::proptest! {
             &Quiet {
                 ifindexes: vec![QUIET],
                 prefixes: vec!["2001:db8:1::/64".parse().unwrap()],
-                rescue_after: None,
+                rescue_after: rescue,
             },
             OURS,
         )
@@ -642,7 +654,7 @@ proptest::proptest! {
         let verdict = run(&prog, &datagram(&payload), QUIET, source).unwrap();
         if verdict == Verdict::Discard {
             let mut srv = quiet_server();
-            let policy = Quiet1(if unresponsive { R::Unresponsive } else { R::RenewResponsive });
+            let policy = Quiet1(if unresponsive { R::Unresponsive } else { R::RenewResponsive }, rescue);
             let out = srv.handle(
                 duet_core::time::UnixTime(1_800_000_000),
                 duet_core::dhcp::Incoming {
