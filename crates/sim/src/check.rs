@@ -4,7 +4,11 @@
 //! Stores change only at commits, and clients' views only when a client
 //! takes or drops a lease, so each check runs exactly where its inputs
 //! change: invariant 1 and 3 when a client takes a lease, 2 and 3 at every
-//! commit, 4 at every Renew / Rebind a server processes, 5 at the end.
+//! commit, 4 at every Renew / Rebind a server processes, 5 at the end, 6
+//! when a server enters PARTNER-DOWN, 7 at every STATE a server sends, 8
+//! at every Solicit a secondary in NORMAL processes, 9 at the operator's
+//! commissioning and when the partner of the server alone starts, 10 when
+//! a handover's DISCONNECT is delivered.
 
 use crate::world::{binding_of, Datagram, Holding, Orphan, World};
 use crate::Invariant;
@@ -22,9 +26,12 @@ pub(crate) type Table = BTreeMap<LeaseKey, (LeaseState, Option<Vec<u8>>, UnixTim
 
 impl World {
     /// Slack for comparing times across clocks, seconds: the largest
-    /// difference between two clocks (offsets within ±bound) plus the
-    /// core's whole-second rounding. Every overlap a real bug produces is
-    /// MCLT-sized (≥ 30 s) or a whole lease.
+    /// difference between two clocks (offsets within ±bound, plus the
+    /// seed's largest clock step: times a server wrote while its clock was
+    /// off stay off for the rest of the run) plus the core's whole-second
+    /// rounding. At most 4 + 15 + 2 = 21 s, below the smallest MCLT
+    /// (30 s): every overlap a real bug produces is MCLT-sized or a whole
+    /// lease.
     pub(crate) fn tolerance_s(&self) -> u64 {
         let b = self
             .scen
@@ -33,7 +40,8 @@ impl World {
             .map(|c| c.bound_ms.max(0) as u64)
             .max()
             .unwrap_or(0);
-        (2 * b).div_ceil(1000) + 2
+        let step = self.scen.step_max_ms.max(0) as u64;
+        (2 * b + step).div_ceil(1000) + 2
     }
 
     fn tolerance_ms(&self) -> u64 {
@@ -296,12 +304,20 @@ impl World {
     /// CONFLICT-DONE, RECOVER-DONE; Rebind: the responsive states) and its
     /// store holds the client's binding as current (valid beyond the
     /// tolerance): what a server knows it must not forget or refuse.
-    pub(crate) fn obligations(&self, node: usize, d: &Datagram) -> Vec<LeaseKey> {
+    ///
+    /// A secondary in NORMAL answers a Rebind too when it rescues it (RFC
+    /// 7031 §4.7: `rescue`, see [`World::rescue_due`]).
+    pub(crate) fn obligations(&self, node: usize, d: &Datagram, rescue: bool) -> Vec<LeaseKey> {
         use ServerState as S;
         let n = &self.nodes[node];
         let Some(run) = &n.run else { return vec![] };
         let state = run.ep().state();
         let primary = node == crate::world::PRIMARY;
+        // A server handing its clients over (or that handed them over)
+        // answers none of them: it owes nothing, as in STARTUP.
+        if handing_over(run) {
+            return vec![];
+        }
         let answers = match d.ty {
             MessageType::Renew => {
                 d.server.as_ref() == Some(run.node.duid())
@@ -320,6 +336,7 @@ impl World {
                     state,
                     S::CommunicationsInterrupted | S::PartnerDown | S::ResolutionInterrupted
                 ) || (primary && matches!(state, S::Normal | S::ConflictDone))
+                    || rescue
             }
             _ => false,
         };
@@ -345,6 +362,119 @@ impl World {
             })
             .copied()
             .collect()
+    }
+
+    /// Whether server `node` must rescue this Solicit or Rebind (RFC 7031
+    /// §4.7): a secondary in NORMAL, not handing over, with rescue
+    /// configured, and the client trying for at least that long by its
+    /// Elapsed Time.
+    pub(crate) fn rescue_due(&self, node: usize, d: &Datagram) -> bool {
+        let (Some(after), Some(elapsed)) = (self.scen.rescue_after, d.elapsed_ms) else {
+            return false;
+        };
+        let Some(run) = &self.nodes[node].run else {
+            return false;
+        };
+        node == crate::world::SECONDARY
+            && matches!(d.ty, MessageType::Solicit | MessageType::Rebind)
+            && elapsed >= after * 1000
+            && run.ep().state() == ServerState::Normal
+            && !handing_over(run)
+    }
+
+    /// Invariant 8, after processing: a Solicit that had to be rescued was
+    /// answered (an Advertise, with NoAddrsAvail if nothing is left).
+    pub(crate) fn check_rescue(
+        &mut self,
+        node: usize,
+        d: &Datagram,
+        rescue: bool,
+        out: &Result<Vec<u8>, Discard>,
+    ) {
+        if !rescue {
+            return;
+        }
+        self.stats.rescue_due += 1;
+        if let (MessageType::Solicit, Err(why)) = (d.ty, out) {
+            let msg = format!(
+                "client {} has been soliciting for {} ms (rescue-after {} s), and {} in NORMAL dropped it ({why})",
+                d.client,
+                d.elapsed_ms.unwrap_or(0),
+                self.scen.rescue_after.unwrap_or(0),
+                crate::trace::node_name(node)
+            );
+            self.fail(Invariant::Rescue, msg);
+        }
+    }
+
+    /// Invariant 7: a STATE that `node` sends showing PARTNER-DOWN carries
+    /// OPTION_F_PARTNER_DOWN_TIME, and it is when the node entered
+    /// PARTNER-DOWN as the world saw it (restarts included: the node's
+    /// own clock then, within its whole-second rounding).
+    pub(crate) fn check_state_message(&mut self, node: usize, frame: &[u8]) {
+        let mut dec = duet_wire::FrameDecoder::new();
+        dec.push(frame);
+        let Ok(Some(payload)) = dec.next_frame() else {
+            return;
+        };
+        let Ok(duet_wire::StreamMessage::Failover(m)) = duet_wire::StreamMessage::parse(payload) else {
+            return;
+        };
+        let shown = m.options.iter().find_map(|o| match o {
+            DhcpOption::ServerState(s) => Some(*s),
+            _ => None,
+        });
+        let pd_time = m.options.iter().find_map(|o| match o {
+            DhcpOption::PartnerDownTime(t) => Some(*t),
+            _ => None,
+        });
+        let name = crate::trace::node_name(node);
+        let local = self.nodes[node].local(self.now).0;
+        match (shown == Some(ServerState::PartnerDown), pd_time) {
+            (false, None) => {}
+            (false, Some(_)) => self.fail(
+                Invariant::PartnerDownTime,
+                format!("{name} sent a STATE showing {shown:?} with a PARTNER_DOWN_TIME"),
+            ),
+            (true, None) => self.fail(
+                Invariant::PartnerDownTime,
+                format!("{name} sent a STATE showing partner-down without PARTNER_DOWN_TIME"),
+            ),
+            (true, Some(t)) => {
+                self.stats.pd_time_checks += 1;
+                let sent = t.to_unix_near(local);
+                let entered = self.nodes[node].pd_entry;
+                if entered.is_none_or(|e| e.abs_diff(sent) > 1) {
+                    let ago = |x: u64| local.saturating_sub(x);
+                    self.fail(
+                        Invariant::PartnerDownTime,
+                        format!(
+                            "{name} announced partner-down since {sent} ({} s ago by its clock), but it entered partner-down {}",
+                            ago(sent),
+                            match entered {
+                                Some(e) => format!("at {e} ({} s ago)", ago(e)),
+                                None => "at no moment the world saw".into(),
+                            }
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Invariant 10: a partner in NORMAL that receives the DISCONNECT of a
+    /// completed handover enters PARTNER-DOWN at once.
+    pub(crate) fn check_handover_received(&mut self, node: usize, before: ServerState) {
+        let after = self.nodes[node].state();
+        if before == ServerState::Normal && after.is_some() && after != Some(ServerState::PartnerDown) {
+            self.fail(
+                Invariant::Handover,
+                format!(
+                    "{} was told in NORMAL that its partner handed its clients over, and is now in {after:?}",
+                    crate::trace::node_name(node)
+                ),
+            );
+        }
     }
 
     /// Invariant 4, after processing: every obliged lease was extended.
@@ -400,8 +530,31 @@ impl World {
     /// already connecting (its STATE not yet received). The partner learns
     /// of the PARTNER-DOWN at once and both go to POTENTIAL-CONFLICT
     /// (the risk of auto-partner-down RFC 7031 §4.2 lets operators accept).
+    ///
+    /// Invariant 6 comes first, and is the protocol's: automatic
+    /// PARTNER-DOWN while the partner runs and a refusal period is in
+    /// effect (it refuses us or we refuse it: a configuration mismatch, a
+    /// clock step). RFC 7031 §4.2's risk is a partner that seems gone; a
+    /// refused partner has shown it is alive (it keeps connecting), so
+    /// duet holds automatic PARTNER-DOWN off while a refusal stands.
     pub(crate) fn check_partner_down(&mut self, node: usize, auto: bool) {
         use ServerState as S;
+        if let Some(r) = self
+            .refusal
+            .filter(|_| auto && self.nodes[1 - node].run.is_some())
+        {
+            let what = match r.cause {
+                crate::world::RefusalCause::Configuration => "its configuration edited",
+                crate::world::RefusalCause::ClockStep => "its clock stepped",
+            };
+            let msg = format!(
+                "{} entered partner-down automatically while its partner runs in {:?}, refused ({} with {what})",
+                crate::trace::node_name(node),
+                self.nodes[1 - node].state(),
+                crate::trace::node_name(r.node),
+            );
+            return self.fail(Invariant::AutoPartnerDown, msg);
+        }
         if auto && self.link.is_open(node) && self.link.is_open(1 - node) {
             self.stats.auto_pd_races += 1;
             return;
@@ -470,6 +623,14 @@ impl World {
         out.truncate(5);
         out
     }
+}
+
+/// Whether the server hands its clients over, or did (a planned handover
+/// makes it answer no client: the only unresponsive NORMAL).
+fn handing_over(run: &crate::node::Running) -> bool {
+    use duet_core::policy::{LeasePolicy, Responsiveness};
+    run.ep().state() == ServerState::Normal
+        && run.node.relationships().responsiveness(0) == Responsiveness::Unresponsive
 }
 
 /// Leases with their valid lifetimes in a message's IAs.

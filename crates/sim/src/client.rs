@@ -8,7 +8,11 @@
 //! choosing the best), Request, Renew to its server at T1, Rebind to any
 //! server at T2, Release at the end of some sessions, Decline of a new
 //! address now and then (a duplicate address detected), retransmissions
-//! with the §15 algorithm. Clients come and go: a session ends with a
+//! with the §15 algorithm, each message carrying an Elapsed Time option
+//! (§21.9: hundredths of a second since the first transmission of the
+//! exchange, 0xffff from 655.35 s on), which a secondary in NORMAL reads to
+//! rescue clients its partner does not answer (RFC 7031 §4.7). Clients
+//! come and go: a session ends with a
 //! Release or by simply going silent; a client that comes back uses the
 //! same DUID.
 //!
@@ -115,6 +119,7 @@ enum State {
     },
     Soliciting {
         xid: u32,
+        first: u64,
         next: u64,
         rt: u64,
         collect_until: u64,
@@ -144,6 +149,7 @@ enum State {
     /// Sending Release or Decline (the leases concerned are already dropped).
     Letting {
         msg: ClientMessage<'static>,
+        first: u64,
         next: u64,
         rt: u64,
         count: u32,
@@ -189,6 +195,20 @@ fn jitter(rng: &mut ChaCha8Rng, base: u64, positive: bool) -> i64 {
 
 fn first_rt(rng: &mut ChaCha8Rng, irt: u64, positive: bool) -> u64 {
     irt.saturating_add_signed(jitter(rng, irt, positive))
+}
+
+/// `m`, sent at `now` in an exchange first transmitted at `first`, with
+/// its Elapsed Time option (RFC 8415 §21.9).
+fn send(mut m: ClientMessage<'static>, first: u64, now: u64) -> Act {
+    m.options.retain(|o| !matches!(o, DhcpOption::ElapsedTime(_)));
+    m.options.push(DhcpOption::ElapsedTime(elapsed_cs(first, now)));
+    Act::Send(m)
+}
+
+/// Elapsed Time of an exchange first transmitted at `first` (ms), at `now`:
+/// hundredths of a second, 0xffff for 655.35 s and more.
+pub fn elapsed_cs(first: u64, now: u64) -> u16 {
+    u16::try_from(now.saturating_sub(first) / 10).unwrap_or(u16::MAX)
 }
 
 fn next_rt(rng: &mut ChaCha8Rng, prev: u64, mrt: u64) -> u64 {
@@ -398,9 +418,10 @@ impl Client {
     fn start_solicit(&mut self, now: u64, rng: &mut ChaCha8Rng, out: &mut Vec<Act>) {
         let xid = self.xid();
         let rt = first_rt(rng, SOL_TIMEOUT, true);
-        out.push(Act::Send(self.solicit_msg(xid)));
+        out.push(send(self.solicit_msg(xid), now, now));
         self.state = State::Soliciting {
             xid,
+            first: now,
             next: now + rt,
             rt,
             collect_until: now + rt,
@@ -411,7 +432,7 @@ impl Client {
     fn start_request(&mut self, now: u64, rng: &mut ChaCha8Rng, advert: Advert, out: &mut Vec<Act>) {
         let xid = self.xid();
         let rt = first_rt(rng, REQ_TIMEOUT, false);
-        out.push(Act::Send(self.request_msg(xid, &advert)));
+        out.push(send(self.request_msg(xid, &advert), now, now));
         self.state = State::Requesting {
             xid,
             first: now,
@@ -430,7 +451,7 @@ impl Client {
             (MessageType::Renew, REN_TIMEOUT)
         };
         let rt = first_rt(rng, irt, false);
-        out.push(Act::Send(self.extend_msg(t, xid)));
+        out.push(send(self.extend_msg(t, xid), now, now));
         self.state = if rebind {
             State::Rebinding {
                 xid,
@@ -484,9 +505,10 @@ impl Client {
             });
         }
         let rt = first_rt(rng, REL_TIMEOUT, false);
-        out.push(Act::Send(m.clone()));
+        out.push(send(m.clone(), now, now));
         self.state = State::Letting {
             msg: m,
+            first: now,
             next: now + rt,
             rt,
             count: 1,
@@ -569,19 +591,21 @@ impl Client {
                 let best = Self::best(adverts);
                 self.start_request(now, rng, best, &mut out);
             }
-            State::Soliciting { xid, next, rt, .. } if now >= *next => {
-                let x = *xid;
+            State::Soliciting {
+                xid, first, next, rt, ..
+            } if now >= *next => {
+                let (x, f) = (*xid, *first);
                 *rt = next_rt(rng, *rt, SOL_MAX_RT);
                 *next = now + *rt;
-                out.push(Act::Send(self.solicit_msg(x)));
+                out.push(send(self.solicit_msg(x), f, now));
             }
             State::Requesting {
                 xid,
+                first,
                 next,
                 rt,
                 count,
                 advert,
-                ..
             } if now >= *next => {
                 if *count >= REQ_MAX_RC {
                     self.start_solicit(now, rng, &mut out);
@@ -589,8 +613,8 @@ impl Client {
                     *count += 1;
                     *rt = next_rt(rng, *rt, REQ_MAX_RT);
                     *next = now + *rt;
-                    let (x, a) = (*xid, advert.clone());
-                    out.push(Act::Send(self.request_msg(x, &a)));
+                    let (x, f, a) = (*xid, *first, advert.clone());
+                    out.push(send(self.request_msg(x, &a), f, now));
                 }
             }
             State::Bound if now >= self.t1_at => {
@@ -598,20 +622,25 @@ impl Client {
                 self.start_extend(now, rng, rebind, &mut out);
             }
             State::Renewing { .. } if now >= self.t2_at => self.start_extend(now, rng, true, &mut out),
-            State::Renewing { xid, next, rt, .. } if now >= *next => {
-                let x = *xid;
+            State::Renewing {
+                xid, first, next, rt, ..
+            } if now >= *next => {
+                let (x, f) = (*xid, *first);
                 *rt = next_rt(rng, *rt, REN_MAX_RT);
                 *next = now + *rt;
-                out.push(Act::Send(self.extend_msg(MessageType::Renew, x)));
+                out.push(send(self.extend_msg(MessageType::Renew, x), f, now));
             }
-            State::Rebinding { xid, next, rt, .. } if now >= *next => {
-                let x = *xid;
+            State::Rebinding {
+                xid, first, next, rt, ..
+            } if now >= *next => {
+                let (x, f) = (*xid, *first);
                 *rt = next_rt(rng, *rt, REB_MAX_RT);
                 *next = now + *rt;
-                out.push(Act::Send(self.extend_msg(MessageType::Rebind, x)));
+                out.push(send(self.extend_msg(MessageType::Rebind, x), f, now));
             }
             State::Letting {
                 msg,
+                first,
                 next,
                 rt,
                 count,
@@ -624,7 +653,7 @@ impl Client {
                     *count += 1;
                     *rt = next_rt(rng, *rt, u64::MAX);
                     *next = now + *rt;
-                    out.push(Act::Send(msg.clone()));
+                    out.push(send(msg.clone(), *first, now));
                 }
             }
             _ => {}

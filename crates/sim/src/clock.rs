@@ -3,9 +3,11 @@
 //! The world runs on one true clock in milliseconds. Each server reads its
 //! own clock: true time plus an offset that starts anywhere in
 //! `[-bound, +bound]` and drifts at a constant rate, turning back at the
-//! bound (an NTP-disciplined clock slewing within its error). The local
-//! clock never runs backwards (the drift rate is far below 100 %), and the
-//! core sees it in whole seconds, as the daemon would.
+//! bound (an NTP-disciplined clock slewing within its error). Drift alone
+//! never makes the local clock run backwards (its rate is far below
+//! 100 %); a *step* (the `skew-step` fault: NTP failing on one host, then
+//! fixed) moves it at once, forwards or back. The core sees it in whole
+//! seconds, as the daemon would.
 
 use duet_core::time::{Timestamp, UnixTime};
 
@@ -19,8 +21,10 @@ pub struct Clock {
     pub base_ms: i64,
     /// Drift, parts per million (sign = direction at the start).
     pub rate_ppm: i64,
-    /// The offset never leaves `[-bound_ms, +bound_ms]`.
+    /// The drifting offset never leaves `[-bound_ms, +bound_ms]`.
     pub bound_ms: i64,
+    /// A step added to that offset (the `skew-step` fault), ms.
+    pub step_ms: i64,
 }
 
 impl Clock {
@@ -30,12 +34,17 @@ impl Clock {
             base_ms: 0,
             rate_ppm: 0,
             bound_ms: 0,
+            step_ms: 0,
         }
     }
 
     /// The offset (local − true) at true time `t_ms`, milliseconds: a
-    /// triangle wave of slope `rate_ppm` between the bounds.
+    /// triangle wave of slope `rate_ppm` between the bounds, plus the step.
     pub fn offset_ms(&self, t_ms: u64) -> i64 {
+        self.drift_ms(t_ms) + self.step_ms
+    }
+
+    fn drift_ms(&self, t_ms: u64) -> i64 {
         let b = self.bound_ms.max(0);
         let base = self.base_ms.clamp(-b, b);
         if self.rate_ppm == 0 || b == 0 {
@@ -90,6 +99,7 @@ mod tests {
             base_ms: 1500,
             rate_ppm: 700,
             bound_ms: 2000,
+            step_ms: 0,
         };
         let mut last = 0;
         for i in 0..200_000u64 {
@@ -108,6 +118,7 @@ mod tests {
             base_ms: -1234,
             rate_ppm: 0,
             bound_ms: 2000,
+            step_ms: 0,
         };
         let d = UnixTime(START_MS / 1000 + 100);
         let t = c.true_ms_for(d, START_MS);

@@ -34,8 +34,35 @@ pub struct Faults {
     /// The operator declares the partner down, only while it is crashed.
     pub operator_pd: bool,
     /// Automatic partner-down after a configured time in
-    /// COMMUNICATIONS-INTERRUPTED, only in crash-only schedules.
+    /// COMMUNICATIONS-INTERRUPTED, only in crash-only schedules (always on
+    /// both servers in crash-only refusal schedules).
     pub auto_pd: bool,
+    /// A configuration mismatch on one side for a while (as after a pool
+    /// edit on one server only): one server restarts with another
+    /// configuration fingerprint, which the secondary refuses at CONNECT
+    /// (ConfigurationConflict), and later restarts with the right one.
+    /// Refusal schedules only.
+    pub refuse: bool,
+    /// One server's clock steps by 6–15 s (beyond RFC 8156's 5 s) for a
+    /// while, then back (NTP failing on one host): the partners refuse
+    /// each other (ExcessiveTimeSkew). Refusal schedules only.
+    pub skew_step: bool,
+    /// One server's client link drops for a while (every client datagram
+    /// to or from it lost) while the partner link works: partial
+    /// communication loss, RFC 7031 §4.7, where the secondary rescues.
+    pub client_link: bool,
+    /// The operator hands one server's clients over to its partner
+    /// (planned handover), then stops it (after the handover, or at any
+    /// moment of it) and restarts or resumes it later.
+    pub handover: bool,
+    /// Some seeds start one server alone with an empty store; the
+    /// operator commissions it (RECOVER → PARTNER-DOWN) and the partner
+    /// starts later, empty.
+    pub commission: bool,
+    /// A server crashes while recovering (RECOVER, RECOVER-WAIT,
+    /// RECOVER-DONE) and stays down with its store wiped; the operator
+    /// tells the survivor its partner is lost; it returns empty later.
+    pub partner_lost: bool,
 }
 
 /// The names `--faults` accepts, in display order.
@@ -52,6 +79,12 @@ pub const FAULT_NAMES: &[&str] = &[
     "drift",
     "operator-pd",
     "auto-pd",
+    "refuse",
+    "skew-step",
+    "client-link",
+    "handover",
+    "commission",
+    "partner-lost",
 ];
 
 impl Faults {
@@ -70,6 +103,12 @@ impl Faults {
             drift: true,
             operator_pd: true,
             auto_pd: true,
+            refuse: true,
+            skew_step: true,
+            client_link: true,
+            handover: true,
+            commission: true,
+            partner_lost: true,
         }
     }
 
@@ -88,6 +127,12 @@ impl Faults {
             drift: false,
             operator_pd: false,
             auto_pd: false,
+            refuse: false,
+            skew_step: false,
+            client_link: false,
+            handover: false,
+            commission: false,
+            partner_lost: false,
         }
     }
 
@@ -105,6 +150,12 @@ impl Faults {
             "drift" => &mut self.drift,
             "operator-pd" => &mut self.operator_pd,
             "auto-pd" => &mut self.auto_pd,
+            "refuse" => &mut self.refuse,
+            "skew-step" => &mut self.skew_step,
+            "client-link" => &mut self.client_link,
+            "handover" => &mut self.handover,
+            "commission" => &mut self.commission,
+            "partner-lost" => &mut self.partner_lost,
             _ => return None,
         })
     }
@@ -167,10 +218,15 @@ pub struct SabotageSet {
     pub both_address_halves: bool,
     /// (d) Two IAs of one message may be given the same lease.
     pub shared_ias: bool,
+    /// (e) Automatic PARTNER-DOWN by the bare rule
+    /// ([`duet_core::failover::AutoPartnerDownRule::CommunicationsLostOnly`]):
+    /// time in COMMUNICATIONS-INTERRUPTED while no connection is up, also
+    /// between the retries of a partner that is refused but alive.
+    pub bare_auto_pd: bool,
 }
 
 impl SabotageSet {
-    /// Parses `mclt`, `durable`, `halves` and `ias`, comma-separated.
+    /// Parses `mclt`, `durable`, `halves`, `ias` and `apd`, comma-separated.
     pub fn parse(s: &str) -> Result<SabotageSet, String> {
         let mut x = SabotageSet::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -179,10 +235,11 @@ impl SabotageSet {
                 "durable" => x.reply_before_commit = true,
                 "halves" => x.both_address_halves = true,
                 "ias" => x.shared_ias = true,
+                "apd" => x.bare_auto_pd = true,
                 "none" => x = SabotageSet::default(),
                 other => {
                     return Err(format!(
-                        "unknown sabotage {other:?} (known: mclt, durable, halves, ias)"
+                        "unknown sabotage {other:?} (known: mclt, durable, halves, ias, apd)"
                     ))
                 }
             }
@@ -192,7 +249,11 @@ impl SabotageSet {
 
     /// Whether any switch is on.
     pub fn any(&self) -> bool {
-        self.ignore_mclt || self.reply_before_commit || self.both_address_halves || self.shared_ias
+        self.ignore_mclt
+            || self.reply_before_commit
+            || self.both_address_halves
+            || self.shared_ias
+            || self.bare_auto_pd
     }
 }
 
@@ -210,6 +271,9 @@ impl fmt::Display for SabotageSet {
         }
         if self.shared_ias {
             v.push("ias");
+        }
+        if self.bare_auto_pd {
+            v.push("apd");
         }
         f.write_str(&v.join(","))
     }
@@ -339,6 +403,25 @@ pub struct Scenario {
     pub wipe_p: f64,
     /// Clock of each server (primary, secondary).
     pub clocks: [crate::clock::Clock; 2],
+    /// Elapsed Time (seconds) from which a secondary in NORMAL rescues a
+    /// client (RFC 7031 §4.7), if configured.
+    pub rescue_after: Option<u64>,
+    /// A refusal schedule: configuration mismatches and clock steps may
+    /// happen (with automatic partner-down on both servers in crash-only
+    /// mode, when that fault kind is enabled).
+    pub refusals: bool,
+    /// Relative weights of the fault kinds `refuse`, `skew-step`,
+    /// `client-link` and `handover` in this seed (0: never).
+    pub weights: [u32; 4],
+    /// Largest clock step of this seed, ms (0: none); the checker's
+    /// cross-clock tolerance includes it.
+    pub step_max_ms: i64,
+    /// Probability that a server entering RECOVER crashes while
+    /// recovering, wiped and down for long, its partner declared lost.
+    pub partner_lost_p: f64,
+    /// The server started alone and commissioned by the operator, and how
+    /// long (seconds) until its partner first starts.
+    pub commission: Option<(crate::trace::NodeId, u64)>,
 }
 
 impl Scenario {
@@ -376,9 +459,44 @@ impl Scenario {
                 },
                 rate_ppm: if f.drift { rng.random_range(-800..=800) } else { 0 },
                 bound_ms: if f.skew || f.drift { b } else { 0 },
+                step_ms: 0,
             }
         };
         let clocks = [clock(rng), clock(rng)];
+        let refusals = (f.refuse || f.skew_step) && rng.random_bool(0.4);
+        // Per-seed rates: `refuse` and `skew-step` only in refusal
+        // schedules (and at least one of them there).
+        let weight = |rng: &mut ChaCha8Rng, on: bool, none: bool| {
+            let w: &[u32] = if none { &[0, 1, 2, 4] } else { &[1, 2, 4] };
+            if on {
+                w[rng.random_range(0..w.len())]
+            } else {
+                0
+            }
+        };
+        let weights = [
+            weight(rng, refusals && f.refuse, false),
+            weight(rng, refusals && f.skew_step, false),
+            weight(rng, f.client_link, true),
+            weight(rng, f.handover, true),
+        ];
+        let step_max_ms = if weights[1] > 0 {
+            rng.random_range(6_000..=15_000)
+        } else {
+            0
+        };
+        let rescue_after = [None, Some(3), Some(5), Some(10)][rng.random_range(0..4)];
+        let partner_lost_p = if f.partner_lost {
+            rng.random_range(0.0..0.5)
+        } else {
+            0.0
+        };
+        let commission = (f.commission && rng.random_bool(0.15))
+            .then(|| (rng.random_range(0..2), rng.random_range(120..1500)));
+        // A refusal schedule in crash-only mode always has automatic
+        // partner-down, on both servers: what it must not do while the
+        // partner is refused is what the schedule tests.
+        let auto_pd_on = mode == LinkMode::CrashOnly && f.auto_pd && (refusals || rng.random_bool(0.7));
         Scenario {
             mode,
             mclt,
@@ -386,8 +504,7 @@ impl Scenario {
             keepalive,
             scan: [10, 20, 30][rng.random_range(0..3)],
             max_unacked: [1, 4, 10, 64][rng.random_range(0..4)],
-            auto_pd: (mode == LinkMode::CrashOnly && f.auto_pd && rng.random_bool(0.7))
-                .then(|| [15, 30, 60, 120, 300][rng.random_range(0..5)]),
+            auto_pd: auto_pd_on.then(|| [15, 30, 60, 120, 300][rng.random_range(0..5)]),
             addresses: [8, 16, 32, 64][rng.random_range(0..4)],
             pd_pool_len: [53, 52, 50, 48][rng.random_range(0..4)],
             clients: rng.random_range(2..=cfg.max_clients.max(2)),
@@ -407,6 +524,12 @@ impl Scenario {
             fault_gap: [60, 180, 600][rng.random_range(0..3)],
             wipe_p: if f.wipe { rng.random_range(0.05..0.4) } else { 0.0 },
             clocks,
+            rescue_after,
+            refusals,
+            weights,
+            step_max_ms,
+            partner_lost_p,
+            commission,
         }
     }
 }
@@ -417,7 +540,9 @@ impl fmt::Display for Scenario {
             f,
             "{:?} mclt={} valid={} keepalive={} scan={} unacked={} auto-pd={:?} addrs={} pd-pool=/{} clients={} \
              loss={:.2} dup={:.2} delay={:?}ms reorder={:.2} partner-delay={:?}ms fault-gap={}s wipe={:.2} \
-             clocks=[{:+}ms {:+}ppm, {:+}ms {:+}ppm]",
+             clocks=[{:+}ms {:+}ppm, {:+}ms {:+}ppm] rescue-after={:?} refusals={} \
+             weights(refuse,skew-step,client-link,handover)={:?} step-max={}ms partner-lost={:.2} \
+             commission={:?}",
             self.mode,
             self.mclt,
             self.valid,
@@ -439,6 +564,12 @@ impl fmt::Display for Scenario {
             self.clocks[0].rate_ppm,
             self.clocks[1].base_ms,
             self.clocks[1].rate_ppm,
+            self.rescue_after,
+            self.refusals,
+            self.weights,
+            self.step_max_ms,
+            self.partner_lost_p,
+            self.commission,
         )
     }
 }
@@ -462,5 +593,38 @@ mod tests {
         let s = SabotageSet::parse("mclt,halves").unwrap();
         assert!(s.ignore_mclt && s.both_address_halves && !s.reply_before_commit);
         assert_eq!(SabotageSet::parse(&s.to_string()).unwrap(), s);
+        let a = SabotageSet::parse("apd").unwrap();
+        assert!(a.bare_auto_pd && a.any() && !a.ignore_mclt);
+        assert_eq!(a.to_string(), "apd");
+    }
+
+    #[test]
+    fn every_fault_name_parses_and_all_enables_it() {
+        for name in FAULT_NAMES {
+            let one = Faults::parse(name).unwrap();
+            assert_ne!(one, Faults::none(), "{name}");
+            assert_eq!(one.to_string(), *name);
+            let without = Faults::parse(&format!("all,-{name}")).unwrap();
+            assert_ne!(without, Faults::all(), "{name}");
+        }
+    }
+
+    #[test]
+    fn refusal_schedules_in_crash_only_mode_have_auto_partner_down() {
+        use rand::SeedableRng;
+        let cfg = Config::default();
+        let mut seen = 0;
+        for seed in 0..400 {
+            let s = Scenario::draw(&cfg, &mut ChaCha8Rng::seed_from_u64(seed));
+            if s.refusals && s.mode == LinkMode::CrashOnly {
+                seen += 1;
+                assert!(s.auto_pd.is_some(), "seed {seed}");
+            }
+            assert!(s.step_max_ms <= 15_000);
+            if s.weights[0] + s.weights[1] > 0 {
+                assert!(s.refusals, "seed {seed}");
+            }
+        }
+        assert!(seen > 0);
     }
 }

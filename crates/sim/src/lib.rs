@@ -4,10 +4,11 @@
 //! [`duet_core::node::Node`], with its DHCPv6 processing, its RFC 8156
 //! failover endpoint and its commit plan, over a
 //! [`duet_core::store::MemoryStore`] — for a primary and a secondary, many
-//! RFC 8415 clients, and a schedule of crashes, partitions, message loss
-//! and clock skew, and checks five safety and liveness invariants after
-//! every step. There is no model of the protocol here: only the world
-//! around it.
+//! RFC 8415 clients, and a schedule of crashes, partitions, message loss,
+//! clock skew and steps, refusals, client-link outages and the operator's
+//! commands (partner-down, planned handover, commissioning, partner-lost),
+//! and checks ten safety and liveness invariants after every step. There
+//! is no model of the protocol here: only the world around it.
 //!
 //! ```text
 //! cargo run -p duet-sim --release -- --seeds 100000 [--start N] [--faults all|crash,partition,...]
@@ -26,16 +27,20 @@
 //!   Each server reads its own [`clock::Clock`]: true time plus an offset
 //!   within ±`skew_bound_ms` (default 2 s, so the partners are within 4 s,
 //!   below RFC 8156's 5 s), drifting up to 800 ppm and turning back at the
-//!   bound. The core sees whole seconds, as the daemon gives it.
+//!   bound. The core sees whole seconds, as the daemon gives it. In
+//!   refusal schedules one clock may also *step* by 6–15 s for a while and
+//!   back (`skew-step`), forwards or backwards.
 //! * **Servers** ([`node::Node`]): a DHCPv6 server with one subnet (an
 //!   address range of 8–64 addresses, a prefix pool of 8–256 /56s) in one
 //!   relationship, its endpoint and its store, booted the way the daemon
 //!   boots (DUID, leases, endpoint record and last time of operation from
 //!   the store; a new DUID after a lost store). MCLT, lifetimes, keepalive,
-//!   scan period, MAX_UNACKED_BNDUPD and auto-partner-down are drawn per
-//!   seed ([`config::Scenario`]). STARTUP lasts keepalive + 5 s, long
-//!   enough for a partner that still holds the previous connection to
-//!   notice and reconnect.
+//!   scan period, MAX_UNACKED_BNDUPD, auto-partner-down and rescue-after
+//!   (none, 3, 5 or 10 s) are drawn per seed ([`config::Scenario`]); both
+//!   servers have the same configuration fingerprint, except while one
+//!   runs an edited configuration (`refuse`). STARTUP lasts keepalive +
+//!   5 s, long enough for a partner that still holds the previous
+//!   connection to notice and reconnect.
 //! * **Clients** ([`client::Client`]) follow RFC 8415 §18.2 with the §15
 //!   retransmission algorithm: Solicit (collecting Advertises during the
 //!   first retransmission time and picking the best: preference, then the
@@ -45,13 +50,20 @@
 //!   if it is offered within ten minutes: the duplicate is still on the
 //!   link); they ask for one to three addresses and up to two prefixes,
 //!   each in an IA of its own and all in the same messages, come and go,
-//!   and come back with the same DUID. A
+//!   and come back with the same DUID. Every message carries an Elapsed
+//!   Time option (RFC 8415 §21.9: hundredths of a second since the
+//!   exchange's first transmission, 0xffff from 655.35 s), by which a
+//!   secondary in NORMAL rescues a client the primary does not answer (RFC
+//!   7031 §4.7). A
 //!   client's own view of what it holds (until the valid lifetime ends,
 //!   counted from the *first* transmission of the exchange) is what the
 //!   invariants judge.
 //! * **Client network:** every client message is multicast, so each server
 //!   gets its own copy; copies and replies are lost, duplicated, delayed
-//!   and reordered independently (per-seed rates).
+//!   and reordered independently (per-seed rates). One server's client
+//!   link may drop for a while (`client-link`: every datagram to or from
+//!   it lost) while the partner link works: partial communication loss
+//!   (RFC 7031 §4.7), where the secondary's rescue is what clients have.
 //! * **Partner link** ([`net`]): one TCP connection at a time, opened by
 //!   the primary every 2 s while it has none. Bytes arrive in order, once,
 //!   after a delay below 0.4 s; frames are sometimes split across
@@ -102,6 +114,46 @@
 //!   resolve: the auto-partner-down timer firing while the restarted
 //!   partner is already connecting; both then go to POTENTIAL-CONFLICT.
 //!
+//! **Refusals.** Some seeds (of either mode) are *refusal schedules*: the
+//! partners refuse each other for a while although both run and the link
+//! works — one server restarts with an edited configuration (`refuse`: the
+//! secondary refuses its CONNECT, ConfigurationConflict, until it restarts
+//! with the right one), or one clock steps by 6–15 s (`skew-step`:
+//! ExcessiveTimeSkew at CONNECT, or the connection dropped, §7.5.1, until
+//! it steps back). A crash-only refusal schedule always has
+//! auto-partner-down, on both servers: a refused partner is alive and
+//! serving (both are in COMMUNICATIONS-INTERRUPTED), so automatic
+//! PARTNER-DOWN there would break the premise above — which is exactly
+//! what duet must not do (it holds auto-partner-down off while a refusal
+//! stands), so invariant 6 checks it directly and blames the protocol.
+//! Partition schedules keep their reasoning: no auto-partner-down. A
+//! refusal period starts only with both servers in NORMAL, and lasts until
+//! its cause is removed and the partners talk again; meanwhile no crash,
+//! partition, operator command or handover is injected (a server that
+//! must hear its partner before serving — §8.3.2 step 5 — cannot while
+//! refused, so the operator's partner-down must wait for the fix, as it
+//! would in a real operation).
+//!
+//! **The operator's other commands.**
+//!
+//! * *Planned handover* (`handover`, from NORMAL with the partner
+//!   connected, 10 s timeout): the server is then stopped — when the
+//!   handover completed or failed, or at any moment of it (a failed or
+//!   abandoned handover must be safe too) — and restarts later, or is
+//!   resumed without a restart (`Node::resume`). Its partner enters
+//!   PARTNER-DOWN at once on the handover's DISCONNECT (invariant 10);
+//!   the premise holds (the server that handed over records RECOVER and
+//!   serves nothing), and its restart waits for the partner like any
+//!   restart facing a recorded PARTNER-DOWN.
+//! * *Commissioning* (`commission`): some seeds start one server alone,
+//!   empty; after its STARTUP the operator commissions it (RECOVER →
+//!   PARTNER-DOWN); its partner first starts, empty, 2–25 minutes later,
+//!   and faults start only then. While alone it must serve (invariant 9).
+//! * *Partner lost* (`partner-lost`): a server that enters RECOVER may
+//!   crash during its recovery (RECOVER, RECOVER-WAIT or RECOVER-DONE),
+//!   wiped, for 10–40 minutes; meanwhile the operator tells the survivor
+//!   its partner is lost (only while it is down, as for partner-down).
+//!
 //! After `chaos_secs` the faults stop (**calm**): crashed servers restart,
 //! the link heals, client traffic becomes reliable. Clients keep going for
 //! max(3 MCLT + 300 s, valid lifetime), then go **quiet**, and the tables
@@ -110,7 +162,11 @@
 //! ## The invariants
 //!
 //! Times are compared across clocks with a tolerance of twice the skew
-//! bound plus 2 s (any real violation is MCLT-sized or a whole lease).
+//! bound plus the seed's largest clock step plus 2 s, at most 21 s, below
+//! the smallest MCLT (any real violation is MCLT-sized or a whole lease;
+//! a lease written while a clock was stepped stays that far off for the
+//! rest of the run, and the step is the operator's clock error, which no
+//! protocol can undo).
 //! Stores change only at commits and client views only when a client
 //! takes a lease, so each check runs exactly where its inputs change,
 //! which is the same as after every step.
@@ -139,18 +195,40 @@
 //! 4. **Lease stability** (RFC 7031 req. 4) — a server that answers a
 //!    client's Renew (carrying its DUID; NORMAL, COMMUNICATIONS-
 //!    INTERRUPTED, PARTNER-DOWN, RESOLUTION-INTERRUPTED, CONFLICT-DONE,
-//!    RECOVER-DONE) or Rebind (the responsive states) and whose store knows
-//!    the client's binding as current must extend it. A client "can reach"
-//!    a server when its message is delivered to one in such a state; a
-//!    server in STARTUP, RECOVER, RECOVER-WAIT or POTENTIAL-CONFLICT, or
-//!    one that lost (or never had) the binding, owes nothing. Whether the
-//!    client keeps its lease then only depends on the network.
+//!    RECOVER-DONE) or Rebind (the responsive states, and a secondary in
+//!    NORMAL rescuing it: Elapsed Time ≥ rescue-after) and whose store
+//!    knows the client's binding as current must extend it. A client "can
+//!    reach" a server when its message is delivered to one in such a
+//!    state; a server in STARTUP, RECOVER, RECOVER-WAIT or
+//!    POTENTIAL-CONFLICT, one handing its clients over, or one that lost
+//!    (or never had) the binding, owes nothing. Whether the client keeps
+//!    its lease then only depends on the network.
 //! 5. **Convergence** — after the faults stop and the clients go quiet,
 //!    the pair reaches NORMAL with nothing queued or in flight and both
 //!    tables equal: every bound lease's state, client and (ACTIVE) end,
 //!    and which server owns each free prefix (free addresses belong to
 //!    their half anyway; the last-user hint on a free prefix is not
 //!    compared).
+//! 6. **No automatic partner-down against a refused partner** — a server
+//!    entering PARTNER-DOWN automatically while its partner runs and a
+//!    refusal period is in effect (see the fault model) is a protocol
+//!    failure, whatever the partner's state.
+//! 7. **PARTNER-DOWN time** — every STATE showing PARTNER-DOWN carries
+//!    OPTION_F_PARTNER_DOWN_TIME (and no other STATE does), equal (within
+//!    the server's whole-second rounding, by its own clock) to the moment
+//!    the world saw that server enter PARTNER-DOWN — across restarts,
+//!    during the STARTUP that shows it, and for a STATE made in
+//!    PARTNER-DOWN but sent after the commit it waited for.
+//! 8. **Rescue** — a secondary in NORMAL (not handing over) with
+//!    rescue-after configured answers every Solicit whose Elapsed Time has
+//!    reached it (an Advertise, with NoAddrsAvail if nothing is left); a
+//!    rescued Rebind falls under invariant 4.
+//! 9. **Commissioning** — the operator's commissioning of a server alone
+//!    and out of STARTUP is accepted, and the server answers clients while
+//!    alone (a seed in which clients reached it and it answered none
+//!    fails).
+//! 10. **Handover** — a partner in NORMAL told by a handover's DISCONNECT
+//!     that the server handed its clients over enters PARTNER-DOWN at once.
 //!
 //! **Lost storage.** A wipe destroys what only that store knew. A binding
 //! the partner's store does not cover is then *lost*: invariant 3 no
@@ -192,7 +270,11 @@
 //! [`duet_core::node::Layer`] — a wrapper of the lease policy and a switch
 //! of its release rule — so nothing test-only is compiled into duet-core:
 //! (a) no MCLT cap, (b) a Reply released before its commit, (c) both
-//! address halves, (d) two IAs of one message given the same lease.
+//! address halves, (d) two IAs of one message given the same lease, (e)
+//! the bare automatic partner-down rule
+//! ([`duet_core::failover::AutoPartnerDownRule::CommunicationsLostOnly`],
+//! through [`duet_core::node::Layer::auto_partner_down_rule`]), which
+//! invariant 6 catches in refusal schedules.
 
 mod check;
 pub mod client;
@@ -228,6 +310,22 @@ pub enum Invariant {
     LeaseStability,
     /// 5: after faults stopped, the tables did not become equal.
     Convergence,
+    /// 6: a server entered PARTNER-DOWN automatically while its partner
+    /// was running and refused (a configuration mismatch or a clock step
+    /// in effect).
+    AutoPartnerDown,
+    /// 7: a STATE announcing PARTNER-DOWN did not carry, as
+    /// OPTION_F_PARTNER_DOWN_TIME, when the server entered it.
+    PartnerDownTime,
+    /// 8: a secondary in NORMAL with rescue configured did not answer a
+    /// Solicit that had been trying long enough.
+    Rescue,
+    /// 9: the operator's commissioning of a server alone was refused, or
+    /// the commissioned server answered none of the clients that tried.
+    Commissioning,
+    /// 10: a partner told that a handover completed did not enter
+    /// PARTNER-DOWN at once.
+    Handover,
     /// The fault schedule broke its own premise (a harness error, not a
     /// protocol one).
     Schedule,
@@ -248,6 +346,15 @@ impl Invariant {
             Invariant::DurableBinding => "invariant 3 (a binding a client got a Reply for is durable)",
             Invariant::LeaseStability => "invariant 4 (lease stability through renew and rebind)",
             Invariant::Convergence => "invariant 5 (tables equal after faults stop)",
+            Invariant::AutoPartnerDown => {
+                "invariant 6 (no automatic partner-down while the partner runs and is refused)"
+            }
+            Invariant::PartnerDownTime => {
+                "invariant 7 (PARTNER_DOWN_TIME is when the server entered partner-down)"
+            }
+            Invariant::Rescue => "invariant 8 (a secondary in normal rescues a client trying long enough)",
+            Invariant::Commissioning => "invariant 9 (a commissioned server serves while alone)",
+            Invariant::Handover => "invariant 10 (a completed handover puts the partner in partner-down)",
             Invariant::Schedule => "fault-schedule premise",
             Invariant::Codec => "codec",
             Invariant::Livelock => "livelock",
@@ -356,6 +463,49 @@ pub struct Stats {
     pub obligations: u64,
     /// Entries into each failover state (by wire value 0–10).
     pub states: [u64; 11],
+    /// Seeds with a refusal schedule.
+    pub refusal_schedules: u64,
+    /// Restarts with an edited configuration (`refuse`).
+    pub config_refusals: u64,
+    /// Clock steps beyond 5 s (`skew-step`).
+    pub skew_steps: u64,
+    /// Refusals the endpoints reported (either side).
+    pub refusals_seen: u64,
+    /// Refusal periods during which a server with automatic partner-down
+    /// configured was seen holding it off.
+    pub auto_pd_held: u64,
+    /// Client-link outages (`client-link`).
+    pub client_link_outages: u64,
+    /// Client datagrams lost to them.
+    pub client_link_lost: u64,
+    /// Replies given only as a rescue (RFC 7031 §4.7).
+    pub rescued: u64,
+    /// Solicits and Rebinds a secondary in NORMAL had to rescue.
+    pub rescue_due: u64,
+    /// Planned handovers started.
+    pub handovers: u64,
+    /// Of which completed (HandoverDone).
+    pub handovers_done: u64,
+    /// Of which failed or abandoned (HandoverFailed).
+    pub handovers_failed: u64,
+    /// Partners that entered PARTNER-DOWN on a handover's DISCONNECT.
+    pub handover_partner_pd: u64,
+    /// Servers stopped by the operator after (or during) a handover.
+    pub handover_stops: u64,
+    /// Servers resumed by the operator after a handover.
+    pub handover_resumes: u64,
+    /// Seeds starting with one server alone.
+    pub commission_seeds: u64,
+    /// Accepted commissioning commands.
+    pub commissions: u64,
+    /// Leases granted by a commissioned server while alone.
+    pub commission_grants: u64,
+    /// Crashes (wiped, long) of a recovering server.
+    pub recover_crashes: u64,
+    /// Accepted partner-lost commands.
+    pub partner_lost: u64,
+    /// STATEs announcing PARTNER-DOWN whose PARTNER_DOWN_TIME was checked.
+    pub pd_time_checks: u64,
 }
 
 impl Stats {
@@ -390,6 +540,27 @@ impl Stats {
         for (a, b) in self.states.iter_mut().zip(o.states) {
             *a += b;
         }
+        self.refusal_schedules += o.refusal_schedules;
+        self.config_refusals += o.config_refusals;
+        self.skew_steps += o.skew_steps;
+        self.refusals_seen += o.refusals_seen;
+        self.auto_pd_held += o.auto_pd_held;
+        self.client_link_outages += o.client_link_outages;
+        self.client_link_lost += o.client_link_lost;
+        self.rescued += o.rescued;
+        self.rescue_due += o.rescue_due;
+        self.handovers += o.handovers;
+        self.handovers_done += o.handovers_done;
+        self.handovers_failed += o.handovers_failed;
+        self.handover_partner_pd += o.handover_partner_pd;
+        self.handover_stops += o.handover_stops;
+        self.handover_resumes += o.handover_resumes;
+        self.commission_seeds += o.commission_seeds;
+        self.commissions += o.commissions;
+        self.commission_grants += o.commission_grants;
+        self.recover_crashes += o.recover_crashes;
+        self.partner_lost += o.partner_lost;
+        self.pd_time_checks += o.pd_time_checks;
     }
 }
 
@@ -437,6 +608,39 @@ impl fmt::Display for Stats {
             self.orphaned,
             self.orphan_conflicts[0],
             self.orphan_conflicts[1]
+        )?;
+        writeln!(
+            f,
+            "refusals: {} refusal schedules, {} edited-configuration restarts, {} clock steps, {} refusals \
+             reported, auto partner-down held off in {} refusal periods",
+            self.refusal_schedules,
+            self.config_refusals,
+            self.skew_steps,
+            self.refusals_seen,
+            self.auto_pd_held
+        )?;
+        writeln!(
+            f,
+            "client links: {} outages, {} datagrams lost to them; {} rescued replies, {} rescues owed",
+            self.client_link_outages, self.client_link_lost, self.rescued, self.rescue_due
+        )?;
+        writeln!(
+            f,
+            "operations: {} handovers ({} done, {} failed; {} partners to partner-down at once; {} stopped, \
+             {} resumed), {} commissioning seeds ({} commissioned, {} leases granted alone), {} crashes \
+             while recovering, {} partner-lost commands; {} partner-down times checked",
+            self.handovers,
+            self.handovers_done,
+            self.handovers_failed,
+            self.handover_partner_pd,
+            self.handover_stops,
+            self.handover_resumes,
+            self.commission_seeds,
+            self.commissions,
+            self.commission_grants,
+            self.recover_crashes,
+            self.partner_lost,
+            self.pd_time_checks
         )?;
         let names = [
             "?",

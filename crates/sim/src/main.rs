@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: duet-sim [--seeds N] [--start S] [--seed S] [--trace] [--faults LIST]
-                [--sabotage mclt,durable,halves,ias] [--chaos-secs N] [--max-clients N]
+                [--sabotage mclt,durable,halves,ias,apd] [--chaos-secs N] [--max-clients N]
                 [--skew-bound-ms N] [--threads N] [--tail N] [--keep-going]
 
   --seeds N        run seeds S..S+N (default 1000)
@@ -19,8 +19,11 @@ usage: duet-sim [--seeds N] [--start S] [--seed S] [--trace] [--faults LIST]
   --trace          print every event (with --seed)
   --faults LIST    all (default), none, or a comma list of: crash, wipe, partition,
                    reset, partner-delay, client-loss, client-dup, client-delay, skew,
-                   drift, operator-pd, auto-pd (\"all,-partition\" removes one)
-  --sabotage LIST  break the system on purpose: mclt, durable, halves, ias
+                   drift, operator-pd, auto-pd, refuse, skew-step, client-link,
+                   handover, commission, partner-lost (\"all,-partition\" removes one)
+  --sabotage LIST  break the system on purpose: mclt (no MCLT cap), durable (reply
+                   before commit), halves (both address halves), ias (one lease in
+                   two IAs), apd (the bare automatic partner-down rule)
   --chaos-secs N   virtual seconds of faults per seed (default 10800)
   --threads N      worker threads (default: available parallelism)
   --keep-going     do not stop at the first failing seed
@@ -141,5 +144,21 @@ fn main() -> ExitCode {
     } else {
         println!("{} of {} seeds FAILED", b.failures.len(), b.stats.seeds);
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::USAGE;
+
+    #[test]
+    fn usage_lists_every_fault_kind() {
+        let flat = USAGE.split_whitespace().collect::<Vec<_>>().join(" ");
+        for name in duet_sim::config::FAULT_NAMES {
+            assert!(
+                flat.contains(&format!(" {name},")) || flat.contains(&format!(" {name} ")),
+                "--help does not list {name}"
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@ use crate::config::{SabotageSet, Scenario};
 use crate::trace::NodeId;
 use duet_core::config::Role;
 use duet_core::dhcp::{ServerOptions, Subnet};
-use duet_core::failover::{EndpointConfig, FailoverEndpoint};
+use duet_core::failover::{AutoPartnerDownRule, EndpointConfig, FailoverEndpoint};
 use duet_core::lease::{BindingKey, Lease, LeaseKey, LeaseState};
 use duet_core::net::Ipv6Prefix;
 use duet_core::node::{CommitPlan, Layer, Node as CoreNode, NodeConfig};
@@ -56,8 +56,20 @@ pub fn subnet(s: &Scenario) -> Subnet {
     }
 }
 
+/// The configuration fingerprint both servers normally have.
+pub const FINGERPRINT: &[u8] = b"duet-sim";
+
+/// The fingerprint of a server whose configuration was edited on that
+/// server only (the `refuse` fault): the secondary refuses it at CONNECT.
+pub const OTHER_FINGERPRINT: &[u8] = b"duet-sim\npool edited on one server only";
+
 /// The endpoint configuration of one role, from the scenario.
 pub fn endpoint_config(s: &Scenario, role: Role) -> EndpointConfig {
+    endpoint_config_with(s, role, FINGERPRINT)
+}
+
+/// [`endpoint_config`] with this configuration fingerprint.
+pub fn endpoint_config_with(s: &Scenario, role: Role, fingerprint: &[u8]) -> EndpointConfig {
     EndpointConfig {
         name: RELATIONSHIP.into(),
         role,
@@ -73,8 +85,8 @@ pub fn endpoint_config(s: &Scenario, role: Role) -> EndpointConfig {
         scan_interval: Duration::from_secs(s.scan),
         ranges: vec![0],
         pd_pools: vec![0],
-        fingerprint: Some(b"duet-sim".to_vec()),
-        rescue_after: None,
+        fingerprint: Some(fingerprint.to_vec()),
+        rescue_after: s.rescue_after.map(Duration::from_secs),
         sole_with_peer: true,
     }
 }
@@ -125,6 +137,15 @@ impl Layer for Sabotaged {
     fn reply_before_commit(&self) -> bool {
         self.0.reply_before_commit
     }
+
+    fn auto_partner_down_rule(&self) -> AutoPartnerDownRule {
+        // (e) The bare rule: fires between the retries of a refused partner.
+        if self.0.bare_auto_pd {
+            AutoPartnerDownRule::CommunicationsLostOnly
+        } else {
+            AutoPartnerDownRule::Safe
+        }
+    }
 }
 
 /// A lease policy with rules broken on purpose.
@@ -136,6 +157,10 @@ struct Bent<'a> {
 impl LeasePolicy for Bent<'_> {
     fn responsiveness(&self, rel: usize) -> Responsiveness {
         self.inner.responsiveness(rel)
+    }
+
+    fn rescue_after(&self, rel: usize) -> Option<Duration> {
+        self.inner.rescue_after(rel)
     }
 
     fn address_classes(&self, rel: usize) -> [bool; 2] {
@@ -216,6 +241,22 @@ pub struct Node {
     /// Whether the store records an UPDREQALL download not yet complete:
     /// its table is a partial copy of the partner's.
     pub recorded_download_pending: bool,
+    /// The next boot uses [`OTHER_FINGERPRINT`] (the `refuse` fault).
+    pub bad_fingerprint: bool,
+    /// Number of boots so far (events for one process life carry it).
+    pub boots: u64,
+    /// When (local seconds) the endpoint last entered PARTNER-DOWN, as the
+    /// world saw it happen (kept after it leaves: a STATE made in
+    /// PARTNER-DOWN may leave after that, with the commit it waited for).
+    pub pd_entry: Option<u64>,
+    /// The endpoint is in that PARTNER-DOWN (or shows it in STARTUP).
+    pub pd_open: bool,
+    /// The same, as last made durable with the endpoint record: what a
+    /// restart resumes.
+    pub pd_entry_durable: Option<u64>,
+    /// The subnet's rescued-replies counter as last read (it restarts
+    /// from zero with the process).
+    pub rescued_seen: u64,
 }
 
 impl Node {
@@ -236,6 +277,12 @@ impl Node {
             recorded: None,
             recorded_communicated: false,
             recorded_download_pending: false,
+            bad_fingerprint: false,
+            boots: 0,
+            pd_entry: None,
+            pd_open: false,
+            pd_entry_durable: None,
+            rescued_seen: 0,
         }
     }
 
@@ -251,7 +298,15 @@ impl Node {
         let cfg = NodeConfig {
             subnets: vec![subnet(scen)],
             options: ServerOptions::default(),
-            relationships: vec![endpoint_config(scen, self.role)],
+            relationships: vec![endpoint_config_with(
+                scen,
+                self.role,
+                if self.bad_fingerprint {
+                    OTHER_FINGERPRINT
+                } else {
+                    FINGERPRINT
+                },
+            )],
             plan: CommitPlan::default(),
             seed: rng.random(),
         };
@@ -264,6 +319,20 @@ impl Node {
         self.machine_up = true;
         self.armed = None;
         self.wake_gen += 1;
+        self.boots += 1;
+        self.pd_entry = self.pd_entry_durable;
+        self.pd_open = self.pd_entry_durable.is_some();
+        self.rescued_seen = 0;
+    }
+
+    /// Replies this process gave only as a rescue (RFC 7031 §4.7) since
+    /// the last call.
+    pub fn take_rescued(&mut self) -> u64 {
+        let Some(run) = &self.run else { return 0 };
+        let now: u64 = run.node.server().subnet_counters().map(|(_, c)| c.rescued).sum();
+        let new = now.saturating_sub(self.rescued_seen);
+        self.rescued_seen = now;
+        new
     }
 
     /// The endpoint's state, when up.

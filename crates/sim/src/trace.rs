@@ -66,6 +66,65 @@ pub enum Fault {
         /// Whether the endpoint accepted it.
         accepted: bool,
     },
+    /// The operator stops the node's process (or its machine): not a
+    /// crash, for the statistics.
+    Stop {
+        /// Which.
+        node: NodeId,
+        /// The whole machine.
+        machine: bool,
+    },
+    /// The node's configuration is edited on that server only (`edited`),
+    /// or put back: it takes effect at its next restart.
+    Reconfigure {
+        /// Which.
+        node: NodeId,
+        /// Edited (true) or put back.
+        edited: bool,
+    },
+    /// The node's clock steps to this offset from its drifting one, ms
+    /// (0: back).
+    ClockStep {
+        /// Which.
+        node: NodeId,
+        /// The step.
+        step_ms: i64,
+    },
+    /// The node's client link goes down (`up` false) or comes back.
+    ClientLink {
+        /// Which.
+        node: NodeId,
+        /// Up again.
+        up: bool,
+    },
+    /// The operator starts a planned handover of the node's clients.
+    Handover {
+        /// Which.
+        node: NodeId,
+        /// Whether the node accepted the command.
+        accepted: bool,
+    },
+    /// The operator resumes a node that handed its clients over.
+    Resume {
+        /// Which.
+        node: NodeId,
+        /// Whether the node accepted the command.
+        accepted: bool,
+    },
+    /// The operator commissions a node that never reached its partner.
+    Commission {
+        /// Which.
+        node: NodeId,
+        /// Whether the node accepted the command.
+        accepted: bool,
+    },
+    /// The operator tells the node its partner is lost with its store.
+    PartnerLost {
+        /// Where the command is given.
+        node: NodeId,
+        /// Whether the node accepted the command.
+        accepted: bool,
+    },
     /// Faults stop; every crashed node restarts, the link heals, client
     /// traffic becomes reliable.
     Calm,

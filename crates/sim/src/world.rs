@@ -11,7 +11,7 @@ use crate::node::{Armed, Node, RELATIONSHIP};
 use crate::trace::{CrashPoint, Ev, Fault, NetFate, NodeId, Trace};
 use crate::{Failure, Invariant, RunResult, Stats};
 use duet_core::dhcp::Incoming;
-use duet_core::failover::{EndpointRecord, Event as EpEvent};
+use duet_core::failover::{is_handover, EndpointRecord, Event as EpEvent};
 use duet_core::lease::{BindingKey, LeaseKey, LeaseKind, LeaseState};
 use duet_core::node::{meta_endpoint, NodeEvent, Transmit};
 use duet_core::store::{Batch, LeaseStore};
@@ -41,6 +41,8 @@ pub(crate) struct Datagram {
     pub(crate) ty: MessageType,
     pub(crate) server: Option<Duid<'static>>,
     pub(crate) keys: Vec<LeaseKey>,
+    /// Its Elapsed Time option, ms (RFC 8415 §21.9).
+    pub(crate) elapsed_ms: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -84,6 +86,39 @@ enum Event {
     Calm,
     Quiet,
     Check,
+    /// The operator commissions the server started alone.
+    Commission {
+        node: NodeId,
+    },
+    /// The operator tells `node` its partner is lost.
+    PartnerLost {
+        node: NodeId,
+    },
+    /// The refusal period `gen` is fixed (configuration put back, clock
+    /// stepped back).
+    RefusalEnd {
+        gen: u64,
+    },
+    /// A client link comes back.
+    ClientLinkHeal {
+        node: NodeId,
+        gen: u64,
+    },
+    /// The operator stops the server that handed over (same process life).
+    HandoverStop {
+        node: NodeId,
+        boot: u64,
+    },
+    /// The operator resumes it instead.
+    HandoverResume {
+        node: NodeId,
+        boot: u64,
+    },
+    /// A recovering server crashes for long, wiped (same process life).
+    RecoverCrash {
+        node: NodeId,
+        boot: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -157,6 +192,54 @@ pub(crate) enum Phase {
 #[derive(Debug)]
 pub(crate) struct Crashed;
 
+/// What a refusal period is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefusalCause {
+    /// One server restarted with an edited configuration.
+    Configuration,
+    /// One server's clock stepped beyond 5 s.
+    ClockStep,
+}
+
+/// A period during which the partners refuse each other while both run
+/// and the link works (`refuse`, `skew-step`): no crash, partition,
+/// operator command or handover is injected meanwhile (see the crate
+/// documentation).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefusalPeriod {
+    pub(crate) cause: RefusalCause,
+    pub(crate) node: NodeId,
+    gen: u64,
+    /// The cause was removed; the period ends when the partners
+    /// communicate again.
+    fixed: bool,
+    /// A server was seen holding automatic partner-down off.
+    held: bool,
+}
+
+/// What the operator does after starting a handover.
+#[derive(Debug, Clone, Copy)]
+struct HandoverPlan {
+    /// The process life it applies to.
+    boot: u64,
+    /// Act when the handover ends (done or failed), else at a random
+    /// moment already scheduled.
+    on_done: bool,
+    /// Resume the server instead of stopping it (when done).
+    resume: bool,
+}
+
+/// A server started alone, to be commissioned (`commission`).
+#[derive(Debug, Clone, Copy)]
+struct Alone {
+    node: NodeId,
+    commissioned: bool,
+    /// Client messages it received after the commissioning.
+    tried: u64,
+    /// Of which answered.
+    answered: u64,
+}
+
 /// One simulated world.
 pub struct World {
     pub(crate) cfg: Config,
@@ -178,6 +261,12 @@ pub struct World {
     pub(crate) failure: Option<Failure>,
     quiet_at: u64,
     arm_gen: u64,
+    pub(crate) refusal: Option<RefusalPeriod>,
+    refusal_gen: u64,
+    pub(crate) client_link_down: [bool; 2],
+    client_link_gen: [u64; 2],
+    handover_plan: [Option<HandoverPlan>; 2],
+    alone: Option<Alone>,
 }
 
 impl World {
@@ -218,6 +307,12 @@ impl World {
         if scen.auto_pd.is_some() {
             stats.auto_pd_configured += 1;
         }
+        if scen.refusals {
+            stats.refusal_schedules += 1;
+        }
+        if scen.commission.is_some() {
+            stats.commission_seeds += 1;
+        }
         World {
             trace: Trace::new(cfg.tail, cfg.trace),
             cfg: cfg.clone(),
@@ -238,6 +333,12 @@ impl World {
             failure: None,
             quiet_at: 0,
             arm_gen: 0,
+            refusal: None,
+            refusal_gen: 0,
+            client_link_down: [false; 2],
+            client_link_gen: [0; 2],
+            handover_plan: [None; 2],
+            alone: None,
         }
     }
 
@@ -278,15 +379,40 @@ impl World {
     /// Runs the seed to the end.
     pub fn run(mut self) -> RunResult {
         let chaos_end = START_MS + self.cfg.chaos_secs * 1000;
-        for i in [PRIMARY, SECONDARY] {
-            self.restart(i, false);
+        // A commissioning seed starts one server alone; the operator
+        // commissions it after its STARTUP, and its partner first starts
+        // (empty) later. Faults wait for the partner.
+        let mut faults_from = START_MS;
+        if let Some((node, secs)) = self.scen.commission {
+            self.alone = Some(Alone {
+                node,
+                commissioned: false,
+                tried: 0,
+                answered: 0,
+            });
+            self.restart(node, false);
+            let startup = (self.scen.keepalive + 5 + 2) * 1000;
+            self.at(START_MS + startup, Event::Commission { node });
+            self.nodes[1 - node].restart_pending = true;
+            faults_from = START_MS + secs * 1000;
+            self.at(
+                faults_from,
+                Event::Restart {
+                    node: 1 - node,
+                    wipe: false,
+                },
+            );
+        } else {
+            for i in [PRIMARY, SECONDARY] {
+                self.restart(i, false);
+            }
         }
         for c in 0..self.clients.len() {
             self.schedule_client(c);
         }
         let gap = self.scen.fault_gap * 1000;
         let first = self.rng.random_range(0..gap.max(1));
-        self.at(START_MS + first, Event::FaultTick);
+        self.at(faults_from + first, Event::FaultTick);
         self.at(chaos_end, Event::Calm);
         while let Some(Reverse(s)) = self.queue.pop() {
             self.now = s.at;
@@ -335,7 +461,13 @@ impl World {
                 bytes,
                 sent,
                 uncapped,
-            } => self.client_receives(client as usize, node, &bytes, (sent, uncapped)),
+            } => {
+                if self.client_link_down[node] {
+                    self.stats.client_link_lost += 1;
+                } else {
+                    self.client_receives(client as usize, node, &bytes, (sent, uncapped))
+                }
+            }
             Event::Link { conn, to } => self.link_event(conn, to),
             Event::Connect => self.connect(),
             Event::Wake { node, gen } => {
@@ -370,6 +502,18 @@ impl World {
                 self.at(self.now + 1000, Event::Check);
             }
             Event::Check => self.final_check(),
+            Event::Commission { node } => self.commission(node),
+            Event::PartnerLost { node } => self.partner_lost(node),
+            Event::RefusalEnd { gen } => self.end_refusal(gen),
+            Event::ClientLinkHeal { node, gen } => {
+                if self.client_link_gen[node] == gen && self.client_link_down[node] {
+                    self.client_link_down[node] = false;
+                    self.ev(Ev::Fault(Fault::ClientLink { node, up: true }));
+                }
+            }
+            Event::HandoverStop { node, boot } => self.handover_stop(node, boot),
+            Event::HandoverResume { node, boot } => self.handover_resume(node, boot),
+            Event::RecoverCrash { node, boot } => self.recover_crash(node, boot),
         }
     }
 
@@ -414,6 +558,9 @@ impl World {
                         self.stats.extended += 1;
                     } else {
                         self.stats.granted += 1;
+                        if self.alone.is_some_and(|a| a.node == node && a.commissioned) {
+                            self.stats.commission_grants += 1;
+                        }
                     }
                     // A Reply from a server that lost its store since it
                     // sent it: only the partner can still know the binding.
@@ -480,9 +627,17 @@ impl World {
                 _ => None,
             }),
             keys: client::listed_keys(&m),
+            elapsed_ms: m.options.iter().find_map(|o| match o {
+                duet_wire::DhcpOption::ElapsedTime(cs) => Some(u64::from(*cs) * 10),
+                _ => None,
+            }),
         });
         // Multicast: each server gets its own copy, lost or not on its own.
         for node in [PRIMARY, SECONDARY] {
+            if self.client_link_down[node] {
+                self.stats.client_link_lost += 1;
+                continue;
+            }
             for at in self.udp_fates(c as u32, true) {
                 self.at(
                     at,
@@ -552,7 +707,12 @@ impl World {
         if self.nodes[node].run.is_none() {
             return;
         }
-        let obliged = self.obligations(node, d);
+        if self.client_link_down[node] {
+            self.stats.client_link_lost += 1;
+            return;
+        }
+        let rescue = self.rescue_due(node, d);
+        let obliged = self.obligations(node, d, rescue);
         let now = self.nodes[node].now(self.now);
         let source = self.clients[d.client as usize].source;
         let Some(run) = self.nodes[node].run.as_mut() else {
@@ -582,10 +742,20 @@ impl World {
             outcome,
         });
         self.check_obligations(node, d, &obliged, &out);
+        self.check_rescue(node, d, rescue, &out);
+        self.stats.rescued += self.nodes[node].take_rescued();
+        if let Some(a) = self.alone.as_mut().filter(|a| a.node == node && a.commissioned) {
+            a.tried += 1;
+            a.answered += u64::from(out.is_ok());
+        }
         let _ = self.drive(node);
     }
 
     fn reply(&mut self, node: NodeId, client: u32, bytes: Rc<Vec<u8>>) {
+        if self.client_link_down[node] {
+            self.stats.client_link_lost += 1;
+            return;
+        }
         let uncapped = self.nodes[node].state() == Some(ServerState::PartnerDown);
         for at in self.udp_fates(client, false) {
             self.at(
@@ -629,11 +799,30 @@ impl World {
                 }
             }
         }
-        if let Some((_, b)) = batch.meta.iter().find(|(k, _)| *k == meta_endpoint(RELATIONSHIP)) {
+        // The last record of the batch is the one the store keeps.
+        if let Some((_, b)) = batch
+            .meta
+            .iter()
+            .rfind(|(k, _)| *k == meta_endpoint(RELATIONSHIP))
+        {
             if let Ok(r) = serde_json::from_slice::<EndpointRecord>(b) {
                 n.recorded = Some(ServerState::from(r.state));
                 n.recorded_communicated = r.communicated;
                 n.recorded_download_pending = r.download_pending;
+                // What a restart will resume: the PARTNER-DOWN entry the
+                // world saw, if the record says PARTNER-DOWN. A commit made
+                // in the same step as the entry comes before the node's
+                // events are read (the daemon's order), or instead of them
+                // (a crash armed after the commit): the entry is now.
+                if n.recorded == Some(ServerState::PartnerDown) {
+                    if !n.pd_open {
+                        n.pd_entry = Some(n.clock.local(self.now).0);
+                        n.pd_open = true;
+                    }
+                    n.pd_entry_durable = n.pd_entry;
+                } else {
+                    n.pd_entry_durable = None;
+                }
             }
         }
         self.ev(Ev::Commit {
@@ -697,7 +886,12 @@ impl World {
                         continue;
                     }
                     match frame_type(&frame) {
-                        Some((ty, xid)) => self.ev(Ev::PartnerSend { node, ty, xid }),
+                        Some((ty, xid)) => {
+                            self.ev(Ev::PartnerSend { node, ty, xid });
+                            if ty == FailoverMessageType::State {
+                                self.check_state_message(node, &frame);
+                            }
+                        }
                         None => {
                             self.fail(Invariant::Codec, "failover message does not decode".into());
                             continue;
@@ -722,7 +916,15 @@ impl World {
                     self.ev(Ev::State { node, from, to });
                     self.stats.states[usize::from(u8::from(to)).min(10)] += 1;
                     if to == ServerState::PartnerDown && from != ServerState::Startup {
+                        let n = &mut self.nodes[node];
+                        n.pd_entry = Some(n.clock.local(self.now).0);
+                        n.pd_open = true;
                         self.check_partner_down(node, auto);
+                    } else if to != ServerState::PartnerDown {
+                        self.nodes[node].pd_open = false;
+                    }
+                    if to == ServerState::Recover {
+                        self.maybe_crash_while_recovering(node);
                     }
                 }
                 EpEvent::Close(reason) => self.ev(Ev::Notice {
@@ -734,32 +936,48 @@ impl World {
                         self.stats.auto_pd += 1;
                         auto = true;
                     }
+                    if text.starts_with("the partner handed its clients over") {
+                        self.stats.handover_partner_pd += 1;
+                    }
                     self.ev(Ev::Notice { node, text });
                 }
                 EpEvent::ConnectRefused(text) => self.ev(Ev::Notice {
                     node,
                     text: format!("CONNECT refused: {text}"),
                 }),
-                EpEvent::Refused(r) => self.ev(Ev::Notice {
-                    node,
-                    text: format!(
-                        "refusal ({}, {}): {}",
-                        r.kind.name(),
-                        if r.by_us { "by us" } else { "by the partner" },
-                        r.reason
-                    ),
-                }),
-                EpEvent::HandoverDone => self.ev(Ev::Notice {
-                    node,
-                    text: "handover done".into(),
-                }),
-                EpEvent::HandoverFailed(why) => self.ev(Ev::Notice {
-                    node,
-                    text: format!("handover failed: {why}"),
-                }),
-                EpEvent::CommunicationsOk | EpEvent::CommunicationsLost => {}
+                EpEvent::Refused(r) => {
+                    self.stats.refusals_seen += 1;
+                    self.ev(Ev::Notice {
+                        node,
+                        text: format!(
+                            "refusal ({}, {}): {}",
+                            r.kind.name(),
+                            if r.by_us { "by us" } else { "by the partner" },
+                            r.reason
+                        ),
+                    })
+                }
+                EpEvent::HandoverDone => {
+                    self.stats.handovers_done += 1;
+                    self.ev(Ev::Notice {
+                        node,
+                        text: "handover done".into(),
+                    });
+                    self.handover_ended(node, true);
+                }
+                EpEvent::HandoverFailed(why) => {
+                    self.stats.handovers_failed += 1;
+                    self.ev(Ev::Notice {
+                        node,
+                        text: format!("handover failed: {why}"),
+                    });
+                    self.handover_ended(node, false);
+                }
+                EpEvent::CommunicationsOk => self.refusal_maybe_over(),
+                EpEvent::CommunicationsLost => {}
             }
         }
+        self.watch_auto_pd_held(node);
         self.schedule_wake(node);
         Ok(())
     }
@@ -903,8 +1121,13 @@ impl World {
         });
         let now = self.nodes[to].now(self.now);
         let run = self.nodes[to].run.as_mut().ok_or(Crashed)?;
+        let before = run.ep().state();
         run.node.partner_message(now, 0, conn, msg);
-        self.drive(to)
+        let r = self.drive(to);
+        if is_handover(msg) {
+            self.check_handover_received(to, before);
+        }
+        r
     }
 
     /// Side `node` learns its connection is gone (FIN, RST, replaced).
@@ -1029,6 +1252,33 @@ impl World {
             self.stats.machine_crashes += 1;
         }
         self.ev(Ev::Fault(Fault::Crash { node, machine }));
+        self.halt(node, machine, downtime, wipe);
+    }
+
+    /// The operator stops the node (not counted as a crash).
+    fn stop(&mut self, node: NodeId, machine: bool, downtime: u64) {
+        if self.nodes[node].run.is_none() {
+            return;
+        }
+        self.ev(Ev::Fault(Fault::Stop { node, machine }));
+        self.halt(node, machine, downtime, false);
+    }
+
+    /// The operator restarts the daemon: it says goodbye (DISCONNECT,
+    /// ServerShuttingDown), its process ends, and it starts again after
+    /// `downtime` with the configuration it has then.
+    fn graceful_restart(&mut self, node: NodeId, downtime: u64) {
+        let now = self.nodes[node].now(self.now);
+        if let Some(run) = self.nodes[node].run.as_mut() {
+            run.node.shutdown(now);
+        }
+        if self.drive(node).is_ok() {
+            self.stop(node, false, downtime);
+        }
+    }
+
+    /// The process (or the machine) is gone; it restarts after `downtime`.
+    fn halt(&mut self, node: NodeId, machine: bool, downtime: u64, wipe: bool) {
         let n = &mut self.nodes[node];
         n.run = None;
         n.armed = None;
@@ -1088,6 +1338,9 @@ impl World {
             n.recorded = None;
             n.recorded_communicated = false;
             n.recorded_download_pending = false;
+            n.pd_entry = None;
+            n.pd_open = false;
+            n.pd_entry_durable = None;
             n.wiped_at = Some(self.now);
             // Bindings the partner's store still covers survive the wipe
             // (it is now their durable copy); the others are lost, and
@@ -1134,6 +1387,9 @@ impl World {
         if !first {
             self.ev(Ev::Fault(Fault::Restart { node, wiped: wipe }));
         }
+        if self.alone.is_some_and(|a| a.node != node) {
+            self.end_alone();
+        }
         let (scen, sab, now) = (&self.scen, self.cfg.sabotage, self.now);
         self.nodes[node].boot(scen, sab, now, &mut self.rng);
         let _ = self.drive(node);
@@ -1146,26 +1402,53 @@ impl World {
         if self.phase != Phase::Chaos {
             return;
         }
+        if self.alone.is_some() {
+            return self.at(self.now + 1000, Event::FaultTick);
+        }
         let gap = self.scen.fault_gap as f64 * 1000.0;
         let u: f64 = self.rng.random_range(1e-9..1.0);
         let next = self.now + (-u.ln() * gap) as u64 + 1;
         self.at(next, Event::FaultTick);
         let f = self.cfg.faults;
         let guard = self.pd_guard();
+        // While the partners refuse each other both run and the link
+        // works: nothing else that takes a server down, cuts the link or
+        // involves the operator.
+        let refusing = self.refusal.is_some();
         let mut kinds: Vec<(u32, u8)> = vec![];
-        if f.crash && !guard && self.nodes.iter().any(|n| n.run.is_some() && n.armed.is_none()) {
+        if f.crash && !guard && !refusing && self.nodes.iter().any(|n| n.run.is_some() && n.armed.is_none()) {
             kinds.push((4, 0));
         }
-        if f.partition && self.scen.mode == LinkMode::Partitions && !self.link.partitioned && !guard {
+        if f.partition
+            && self.scen.mode == LinkMode::Partitions
+            && !self.link.partitioned
+            && !guard
+            && !refusing
+        {
             kinds.push((3, 1));
         }
         if f.reset && self.link.conn.is_some() && !self.link.partitioned && !guard {
             kinds.push((2, 2));
         }
+        let w = self.scen.weights;
+        let calm_pair = self.calm_pair();
+        if w[0] > 0 && calm_pair {
+            kinds.push((w[0], 4));
+        }
+        if w[1] > 0 && calm_pair {
+            kinds.push((w[1], 5));
+        }
+        if w[2] > 0 && !self.client_link_down.iter().all(|d| *d) {
+            kinds.push((w[2], 6));
+        }
+        if w[3] > 0 && calm_pair {
+            kinds.push((w[3], 7));
+        }
         let pd_candidates: Vec<NodeId> = [PRIMARY, SECONDARY]
             .into_iter()
             .filter(|&i| {
-                self.nodes[1 - i].run.is_none()
+                !refusing
+                    && self.nodes[1 - i].run.is_none()
                     && matches!(
                         self.nodes[i].state(),
                         Some(
@@ -1211,6 +1494,10 @@ impl World {
                 let gen = self.link.heal_gen;
                 self.at(self.now + dur, Event::Heal { gen });
             }
+            4 => self.start_refusal(RefusalCause::Configuration),
+            5 => self.start_refusal(RefusalCause::ClockStep),
+            6 => self.client_link_fault(),
+            7 => self.handover_fault(),
             2 => {
                 self.stats.resets += 1;
                 self.ev(Ev::Fault(Fault::Reset));
@@ -1236,6 +1523,337 @@ impl World {
                 let _ = self.drive(node);
             }
         }
+    }
+
+    // ---- refusals, client links, the operator's commands ----------------
+
+    /// Both servers run in NORMAL and talk, with nothing else going on: a
+    /// refusal period or a handover may start.
+    fn calm_pair(&self) -> bool {
+        self.phase == Phase::Chaos
+            && self.refusal.is_none()
+            && self.alone.is_none()
+            && self.handover_plan.iter().all(Option::is_none)
+            && !self.link.partitioned
+            && !self.pd_guard()
+            && self.nodes.iter().all(|n| {
+                n.armed.is_none()
+                    && !n.restart_pending
+                    && n.run
+                        .as_ref()
+                        .is_some_and(|r| r.ep().state() == ServerState::Normal && r.ep().communications_ok())
+            })
+    }
+
+    /// `refuse` / `skew-step`: one server restarts with an edited
+    /// configuration, or its clock steps by 6 s or more, for a while.
+    fn start_refusal(&mut self, cause: RefusalCause) {
+        let node = self.rng.random_range(0..2);
+        self.refusal_gen += 1;
+        let gen = self.refusal_gen;
+        self.refusal = Some(RefusalPeriod {
+            cause,
+            node,
+            gen,
+            fixed: false,
+            held: false,
+        });
+        match cause {
+            RefusalCause::ClockStep => {
+                self.stats.skew_steps += 1;
+                let max = self.scen.step_max_ms.max(6_000);
+                let step =
+                    self.rng.random_range(6_000..=max) * if self.rng.random_bool(0.5) { 1 } else { -1 };
+                self.nodes[node].clock.step_ms = step;
+                self.ev(Ev::Fault(Fault::ClockStep { node, step_ms: step }));
+                self.schedule_wake(node);
+            }
+            RefusalCause::Configuration => {
+                self.stats.config_refusals += 1;
+                self.nodes[node].bad_fingerprint = true;
+                self.ev(Ev::Fault(Fault::Reconfigure { node, edited: true }));
+                let downtime = self.rng.random_range(500..3_000);
+                self.graceful_restart(node, downtime);
+            }
+        }
+        let dur = match self.rng.random_range(0..3) {
+            0 => self.rng.random_range(10_000..60_000),
+            1 => self.rng.random_range(60_000..400_000),
+            _ => self.rng.random_range(400_000..900_000),
+        };
+        self.at(self.now + dur, Event::RefusalEnd { gen });
+    }
+
+    /// The cause of refusal period `gen` is removed: the configuration is
+    /// put back (another restart), or the clock steps back.
+    fn end_refusal(&mut self, gen: u64) {
+        let Some(r) = self.refusal.as_mut().filter(|r| r.gen == gen && !r.fixed) else {
+            return;
+        };
+        r.fixed = true;
+        let (node, cause) = (r.node, r.cause);
+        match cause {
+            RefusalCause::ClockStep => {
+                self.nodes[node].clock.step_ms = 0;
+                self.ev(Ev::Fault(Fault::ClockStep { node, step_ms: 0 }));
+                self.schedule_wake(node);
+            }
+            RefusalCause::Configuration => {
+                self.nodes[node].bad_fingerprint = false;
+                self.ev(Ev::Fault(Fault::Reconfigure { node, edited: false }));
+                if self.nodes[node].run.is_some() {
+                    let downtime = self.rng.random_range(500..3_000);
+                    self.graceful_restart(node, downtime);
+                }
+            }
+        }
+        self.refusal_maybe_over();
+    }
+
+    /// A refusal period ends once its cause is removed and the partners
+    /// communicate again.
+    fn refusal_maybe_over(&mut self) {
+        let Some(r) = self.refusal.filter(|r| r.fixed) else {
+            return;
+        };
+        let talking = self
+            .nodes
+            .iter()
+            .all(|n| n.run.as_ref().is_some_and(|x| x.ep().communications_ok()));
+        if talking {
+            if r.held {
+                self.stats.auto_pd_held += 1;
+            }
+            self.refusal = None;
+        }
+    }
+
+    /// During a refusal period: whether `node` holds automatic
+    /// partner-down off (what a refused partner needs).
+    fn watch_auto_pd_held(&mut self, node: NodeId) {
+        if self.scen.auto_pd.is_none() || self.refusal.is_none_or(|r| r.held) {
+            return;
+        }
+        let held = self.nodes[node]
+            .run
+            .as_ref()
+            .is_some_and(|r| r.ep().status().auto_partner_down_held.is_some());
+        if let Some(r) = self.refusal.as_mut().filter(|_| held) {
+            r.held = true;
+        }
+    }
+
+    /// `client-link`: one server's client link drops for a while.
+    fn client_link_fault(&mut self) {
+        let node = self.rng.random_range(0..2);
+        if self.client_link_down[node] {
+            return;
+        }
+        self.stats.client_link_outages += 1;
+        self.client_link_down[node] = true;
+        self.client_link_gen[node] += 1;
+        let gen = self.client_link_gen[node];
+        self.ev(Ev::Fault(Fault::ClientLink { node, up: false }));
+        let dur = match self.rng.random_range(0..3) {
+            0 => self.rng.random_range(5_000..60_000),
+            1 => self.rng.random_range(60_000..300_000),
+            _ => self.rng.random_range(300_000..1_200_000),
+        };
+        self.at(self.now + dur, Event::ClientLinkHeal { node, gen });
+    }
+
+    /// `handover`: the operator hands one server's clients over; it is
+    /// stopped (or resumed) when that ends, or stopped at any moment of it.
+    fn handover_fault(&mut self) {
+        let node = self.rng.random_range(0..2);
+        let now = self.nodes[node].now(self.now);
+        let on_done = self.rng.random_bool(0.6);
+        let resume = self.rng.random_bool(0.2);
+        let boot = self.nodes[node].boots;
+        let Some(run) = self.nodes[node].run.as_mut() else {
+            return;
+        };
+        // Planned first: the handover may complete within the command.
+        self.handover_plan[node] = Some(HandoverPlan {
+            boot,
+            on_done,
+            resume,
+        });
+        let accepted = run
+            .node
+            .handover(now, RELATIONSHIP, std::time::Duration::from_secs(10))
+            .is_ok();
+        self.ev(Ev::Fault(Fault::Handover { node, accepted }));
+        if accepted {
+            self.stats.handovers += 1;
+        }
+        if !accepted || !on_done {
+            let at = self.now + self.rng.random_range(0..15_000);
+            self.at(at, Event::HandoverStop { node, boot });
+        }
+        let _ = self.drive(node);
+    }
+
+    /// `node`'s handover ended (`done`, or failed / abandoned).
+    fn handover_ended(&mut self, node: NodeId, done: bool) {
+        let boot = self.nodes[node].boots;
+        let Some(p) = self.handover_plan[node].filter(|p| p.boot == boot && p.on_done) else {
+            return;
+        };
+        if done && p.resume {
+            let at = self.now + self.rng.random_range(1_000..60_000);
+            self.at(at, Event::HandoverResume { node, boot });
+        } else {
+            let at = self.now + self.rng.random_range(0..3_000);
+            self.at(at, Event::HandoverStop { node, boot });
+        }
+    }
+
+    fn handover_stop(&mut self, node: NodeId, boot: u64) {
+        if self.nodes[node].boots != boot || self.nodes[node].run.is_none() {
+            self.handover_plan[node] = None;
+            return;
+        }
+        if self.pd_guard() {
+            return self.at(self.now + 1000, Event::HandoverStop { node, boot });
+        }
+        self.handover_plan[node] = None;
+        self.stats.handover_stops += 1;
+        let machine = self.rng.random_bool(0.2);
+        let mclt = self.scen.mclt * 1000;
+        let downtime = match self.rng.random_range(0..3) {
+            0 => self.rng.random_range(500..10_000),
+            1 => self.rng.random_range(10_000..2 * mclt + 20_000),
+            _ => self.rng.random_range(2 * mclt..8 * mclt + 60_000),
+        };
+        self.stop(node, machine, downtime);
+    }
+
+    fn handover_resume(&mut self, node: NodeId, boot: u64) {
+        self.handover_plan[node] = None;
+        if self.nodes[node].boots != boot {
+            return;
+        }
+        let now = self.nodes[node].now(self.now);
+        let Some(run) = self.nodes[node].run.as_mut() else {
+            return;
+        };
+        let accepted = run.node.resume(now, RELATIONSHIP).is_ok();
+        if accepted {
+            self.stats.handover_resumes += 1;
+        }
+        self.ev(Ev::Fault(Fault::Resume { node, accepted }));
+        let _ = self.drive(node);
+    }
+
+    /// `commission`: the operator puts the server started alone into
+    /// service (RECOVER → PARTNER-DOWN) once its STARTUP is over.
+    fn commission(&mut self, node: NodeId) {
+        if self.alone.is_none_or(|a| a.node != node) {
+            return;
+        }
+        if self.nodes[node].state() == Some(ServerState::Startup) {
+            return self.at(self.now + 1000, Event::Commission { node });
+        }
+        let now = self.nodes[node].now(self.now);
+        let Some(run) = self.nodes[node].run.as_mut() else {
+            return;
+        };
+        let r = run.node.commission(now, RELATIONSHIP);
+        self.ev(Ev::Fault(Fault::Commission {
+            node,
+            accepted: r.is_ok(),
+        }));
+        match r {
+            Ok(()) => {
+                self.stats.commissions += 1;
+                if let Some(a) = self.alone.as_mut() {
+                    a.commissioned = true;
+                }
+            }
+            Err(e) => {
+                let state = self.nodes[node].state();
+                self.fail(
+                    Invariant::Commissioning,
+                    format!(
+                        "{}, alone with an empty store and out of STARTUP ({state:?}), refused commissioning: {e}",
+                        crate::trace::node_name(node)
+                    ),
+                );
+            }
+        }
+        let _ = self.drive(node);
+    }
+
+    /// The partner of the server alone starts: that server must have
+    /// served the clients that tried meanwhile.
+    fn end_alone(&mut self) {
+        let Some(a) = self.alone.take() else { return };
+        if a.commissioned && a.tried > 0 && a.answered == 0 {
+            self.fail(
+                Invariant::Commissioning,
+                format!(
+                    "{} was commissioned alone, and answered none of the {} client messages it got before its partner started",
+                    crate::trace::node_name(a.node),
+                    a.tried
+                ),
+            );
+        }
+    }
+
+    /// `partner-lost`: a server that enters RECOVER may crash during its
+    /// recovery (RECOVER, RECOVER-WAIT or RECOVER-DONE), for long, wiped.
+    fn maybe_crash_while_recovering(&mut self, node: NodeId) {
+        let p = self.scen.partner_lost_p;
+        if self.phase != Phase::Chaos || p <= 0.0 || !self.rng.random_bool(p) {
+            return;
+        }
+        let within = (self.scen.mclt + 20) * 1000;
+        let at = self.now + self.rng.random_range(0..within);
+        let boot = self.nodes[node].boots;
+        self.at(at, Event::RecoverCrash { node, boot });
+    }
+
+    fn recover_crash(&mut self, node: NodeId, boot: u64) {
+        let n = &self.nodes[node];
+        let recovering = matches!(
+            n.state(),
+            Some(ServerState::Recover | ServerState::RecoverWait | ServerState::RecoverDone)
+        );
+        if n.boots != boot
+            || !recovering
+            || n.armed.is_some()
+            || self.nodes[1 - node].run.is_none()
+            || self.phase != Phase::Chaos
+            || self.refusal.is_some()
+            || self.pd_guard()
+        {
+            return;
+        }
+        self.stats.recover_crashes += 1;
+        let machine = self.rng.random_bool(0.5);
+        let downtime = self.rng.random_range(600_000..2_400_000);
+        self.crash(node, machine, downtime, true);
+        let at = self.now + self.rng.random_range(5_000..120_000);
+        self.at(at, Event::PartnerLost { node: 1 - node });
+    }
+
+    /// The operator tells `node` its partner is gone with its store (only
+    /// while the partner is down, as for the operator's partner-down).
+    fn partner_lost(&mut self, node: NodeId) {
+        if self.nodes[1 - node].run.is_some() || self.refusal.is_some() {
+            return;
+        }
+        let now = self.nodes[node].now(self.now);
+        let Some(run) = self.nodes[node].run.as_mut() else {
+            return;
+        };
+        let accepted = run.node.partner_lost(now, RELATIONSHIP).is_ok();
+        if accepted {
+            self.stats.partner_lost += 1;
+        }
+        self.ev(Ev::Fault(Fault::PartnerLost { node, accepted }));
+        let _ = self.drive(node);
     }
 
     fn fault_crash(&mut self) {
@@ -1287,6 +1905,26 @@ impl World {
         }
         if self.link.partitioned {
             self.heal();
+        }
+        // Whatever makes the partners refuse each other is fixed, client
+        // links come back, and a server that handed over with nothing
+        // planned for it any more is resumed.
+        if let Some(r) = self.refusal {
+            self.end_refusal(r.gen);
+        }
+        for node in [PRIMARY, SECONDARY] {
+            if self.client_link_down[node] {
+                self.client_link_down[node] = false;
+                self.ev(Ev::Fault(Fault::ClientLink { node, up: true }));
+            }
+            let parked = self.nodes[node]
+                .run
+                .as_ref()
+                .is_some_and(|r| r.ep().status().handover.is_some());
+            if parked && self.handover_plan[node].is_none() {
+                let boot = self.nodes[node].boots;
+                self.at(self.now + 11_000, Event::HandoverResume { node, boot });
+            }
         }
         for node in [PRIMARY, SECONDARY] {
             if self.nodes[node].run.is_none() {

@@ -27,6 +27,32 @@ fn a_thousand_seeds_with_every_fault_kind_pass() {
         ("auto partner-down", s.auto_pd),
         ("lost client datagrams", s.udp_lost),
         ("duplicated client datagrams", s.udp_dup),
+        // Issue 26: refusals (with auto-partner-down held off), partial
+        // communication loss and rescue, the operator's commands, and the
+        // partner-down time checked in STATE.
+        ("refusal schedules", s.refusal_schedules),
+        ("edited-configuration restarts", s.config_refusals),
+        ("clock steps", s.skew_steps),
+        ("refusals reported", s.refusals_seen),
+        ("auto partner-down held off", s.auto_pd_held),
+        ("client-link outages", s.client_link_outages),
+        ("client datagrams lost to a client link", s.client_link_lost),
+        ("rescued replies", s.rescued),
+        ("rescues owed", s.rescue_due),
+        ("handovers", s.handovers),
+        ("completed handovers", s.handovers_done),
+        ("partners to partner-down on a handover", s.handover_partner_pd),
+        ("servers stopped after a handover", s.handover_stops),
+        ("servers resumed after a handover", s.handover_resumes),
+        ("commissioning seeds", s.commission_seeds),
+        ("commissioned servers", s.commissions),
+        (
+            "leases granted by a commissioned server alone",
+            s.commission_grants,
+        ),
+        ("crashes while recovering", s.recover_crashes),
+        ("partner-lost commands", s.partner_lost),
+        ("partner-down times checked", s.pd_time_checks),
     ] {
         assert!(n > 0, "no {name}");
     }
@@ -127,6 +153,21 @@ fn sabotage_of_distinct_leases_per_message_is_caught() {
     });
     assert_eq!(f.invariant, Invariant::DoubleHolding, "{}", f.report(&cfg));
     assert!(f.message.contains("in its IA"), "{}", f.report(&cfg));
+}
+
+/// (e) The bare automatic partner-down rule (time in
+/// COMMUNICATIONS-INTERRUPTED while no connection is up) takes over from a
+/// partner that is refused but alive: a configuration edited on one server,
+/// or a clock stepped beyond 5 s. Refusal schedules catch it, and early.
+#[test]
+fn sabotage_of_safe_automatic_partner_down_is_caught() {
+    let (cfg, f) = first_failure(SabotageSet {
+        bare_auto_pd: true,
+        ..SabotageSet::default()
+    });
+    assert_eq!(f.invariant, Invariant::AutoPartnerDown, "{}", f.report(&cfg));
+    assert!(f.seed < 100, "caught only at seed {}", f.seed);
+    assert!(f.message.contains("refused"), "{}", f.report(&cfg));
 }
 
 /// Seeds (default configuration) that found bugs in duet-core while the

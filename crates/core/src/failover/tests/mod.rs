@@ -1522,6 +1522,43 @@ fn updreqall_forgets_acknowledgements_and_holds_bindings_to_their_mclt_bound() {
     assert_eq!(persist.len(), 1, "made durable");
 }
 
+/// duet-sim seed 541 (of commit 702f2a8's simulator): in PARTNER-DOWN an
+/// EXPIRED lease's state expiration is its reuse time, already at least
+/// what we acknowledged + MCLT. When the partner (which renewed it unseen
+/// before losing its storage) asks for everything, the binding must be
+/// held ACTIVE all the same: once both are NORMAL an EXPIRED lease is
+/// freed on the next acknowledgement, whatever its state expiration says
+/// (it was, and given to another client while the renewal still ran).
+#[test]
+fn updreqall_holds_an_expired_binding_whose_reuse_time_is_its_mclt_bound() {
+    let mut ep = FailoverEndpoint::new(endpoint_config(Role::Secondary, 60), None, None, START);
+    let mut db = LeaseDb::new(
+        &[(
+            "2001:db8:1::1000".parse().unwrap(),
+            "2001:db8:1::2fff".parse().unwrap(),
+        )],
+        &[("2001:db8:8000::/48".parse().unwrap(), 56)],
+    );
+    let key = LeaseKey::address("2001:db8:1::1001".parse().unwrap());
+    let mut l = Lease::free(key, LeaseState::Expired, START + Duration::from_secs(100));
+    l.binding = Some(BindingKey {
+        duid: vec![0, 3, 0, 1, 9],
+        kind: LeaseKind::Na,
+        iaid: 1,
+    });
+    l.valid_until = START + Duration::from_secs(100);
+    l.failover.expiration_time = START + Duration::from_secs(500);
+    // PARTNER-DOWN's reuse time: max(every end) + MCLT.
+    l.state_expiration = Some(START + Duration::from_secs(560));
+    db.upsert(l).unwrap();
+    let now = START + Duration::from_secs(200);
+    ep.on_updreq(now, TransactionId::from_low_bits(7), true, &mut db);
+    let l = db.get(&key).unwrap();
+    assert_eq!(l.state, LeaseState::Active, "held, not left to be freed");
+    assert_eq!(l.active_end(), START + Duration::from_secs(560));
+    assert_eq!(l.valid_until, START + Duration::from_secs(100));
+}
+
 /// duet-sim seed 48086: a server that restarts in RECOVER-WAIT while its
 /// partner is down must keep waiting until its failure time + MCLT. The
 /// "never communicated" shortcut (§8.6.2) needs the partner's flags from
