@@ -226,6 +226,11 @@ fn seeds_that_found_bugs_pass() {
             48086,
             "a restart in RECOVER-WAIT without the partner skipped the MCLT wait",
         ),
+        (28841, "RECOVER-WAIT skipped on the partner's word alone"),
+        (
+            13618,
+            "a tie let a previous client's release end a new client's binding",
+        ),
     ] {
         let r = run_seed(seed, &cfg);
         if let Some(f) = r.failure {

@@ -330,10 +330,16 @@ pub(crate) fn resolve(
     } else {
         local.start_time_of_state
     };
+    // A tie never takes a binding from the client we gave it to: a
+    // RELEASED / RESET / ABANDONED update about another client, within 5 s
+    // of our ACTIVE binding, is about the lease's previous binding
+    // (duet-sim seed 13618 of 6c1e5f3: the secondary had just given its
+    // own, acknowledged-free address to a new client).
+    let other_client_active = local.state == LeaseState::Active && local.binding != u.binding;
     let accept_cell = || match compare(update_time, local_time) {
         Order::Later => Ok(()),
         Order::Earlier => Err(StatusCode::OutdatedBindingInformation),
-        Order::Equal if receiver == Role::Secondary => Ok(()),
+        Order::Equal if receiver == Role::Secondary && !other_client_active => Ok(()),
         Order::Equal => Err(StatusCode::OutdatedBindingInformation),
     };
     // time(2): the update's CLT is later than the local start-time-of-state
@@ -371,6 +377,21 @@ pub(crate) fn resolve(
         }
         (LeaseState::Free | LeaseState::FreeBackup, LeaseState::Active)
             if owner_of_free(&local.key, local.state) == sender =>
+        {
+            Ok(())
+        }
+        // The same, one step earlier: our copy still shows the previous
+        // client's EXPIRED or RELEASED lease (our update that it became
+        // FREE / FREE-BACKUP was lost to a tie, or is on its way), and the
+        // server whose pool it returns to has given it to another client.
+        // That server moved it on only after we acknowledged the end
+        // (§7.2 event 4), so within the tie it is the one to believe
+        // (seed 13618).
+        // Only a tie is decided so: an earlier update stays outdated.
+        (LeaseState::Expired | LeaseState::Released, LeaseState::Active)
+            if local.binding != u.binding
+                && owner_of_free(&local.key, pending_free_resolves_to(&local.key)) == sender
+                && compare(update_time, local_time) == Order::Equal =>
         {
             Ok(())
         }

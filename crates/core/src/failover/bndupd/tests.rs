@@ -100,6 +100,45 @@ fn equal_times_within_five_seconds_favour_the_primary_data() {
     );
 }
 
+/// duet-sim seed 13618: the secondary had given its own (even) address,
+/// just acknowledged free, to a new client when the primary's copy of the
+/// previous client's RELEASED binding came back within 5 s. The tie must
+/// not end the new binding; and the primary, still holding RELEASED, takes
+/// the secondary's new binding (its pool, its allocation).
+#[test]
+fn a_tie_never_ends_another_clients_active_binding() {
+    const EVEN: &str = "2001:db8::2";
+    let local = lease(addr(EVEN), LeaseState::Active, Some(7), T, T, T + 60);
+    for s in [
+        BindingStatus::Released,
+        BindingStatus::Reset,
+        BindingStatus::Abandoned,
+    ] {
+        let old = update(addr(EVEN), s, Some(11), None, T - 1);
+        assert_eq!(
+            resolve(Some(&local), &old, NOW, Role::Secondary),
+            Err(StatusCode::OutdatedBindingInformation),
+            "{s:?}"
+        );
+    }
+    // The same client's release within the tie is still taken.
+    let own = update(addr(EVEN), BindingStatus::Released, Some(7), Some(T + 1), T + 1);
+    assert_eq!(resolve(Some(&local), &own, NOW, Role::Secondary), Ok(()));
+    // The primary's side: RELEASED (client 11) and the secondary's ACTIVE
+    // for client 7 at the same second.
+    let primary = lease(addr(EVEN), LeaseState::Released, Some(11), 0, T, T + 1800);
+    let new = update(addr(EVEN), BindingStatus::Active, Some(7), Some(T + 1), T + 1);
+    assert_eq!(resolve(Some(&primary), &new, NOW, Role::Primary), Ok(()));
+    // Not for an address of the primary's own half: there the tie is the
+    // primary's to win.
+    let mine = lease(addr(ODD), LeaseState::Released, Some(11), 0, T, T + 1800);
+    let theirs = update(addr(ODD), BindingStatus::Active, Some(7), Some(T + 1), T + 1);
+    assert_eq!(
+        resolve(Some(&mine), &theirs, NOW, Role::Primary),
+        Err(StatusCode::OutdatedBindingInformation)
+    );
+}
+
 #[test]
 fn active_versus_active_same_client_is_accepted() {
     let local = lease(addr(ODD), LeaseState::Active, Some(1), T, T, T + 100);
