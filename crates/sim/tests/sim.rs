@@ -231,6 +231,7 @@ fn seeds_that_found_bugs_pass() {
             13618,
             "a tie let a previous client's release end a new client's binding",
         ),
+        (15273, "a handover's DISCONNECT held up in transit read as skew"),
     ] {
         let r = run_seed(seed, &cfg);
         if let Some(f) = r.failure {

@@ -195,7 +195,10 @@ impl FailoverEndpoint {
             (Conn::Down, _) => {}
             (Conn::AwaitConnect, T::Connect) => self.on_connect(now, msg, skewed, db),
             (Conn::AwaitConnectReply, T::ConnectReply) => self.on_connect_reply(now, msg, db),
-            (Conn::Established { .. }, _) if skewed => {
+            // A DISCONNECT ends the connection anyway and carries no time
+            // to compare; a late one (held up in transit) must still be
+            // read, a handover's above all (duet-sim seed 15273).
+            (Conn::Established { .. }, t) if skewed && t != T::Disconnect => {
                 // §7.5.1: SHOULD drop the connection.
                 let why = format!("partner clock differs by {skew} s (more than {MAX_TIME_SKEW} s)");
                 self.refused(RefusalKind::TimeSkew, why.clone(), true, now);

@@ -246,6 +246,24 @@ fn a_planned_handover_sends_everything_then_the_partner_takes_over_at_once() {
     assert!(!p.nodes[PRIMARY].ep().record().handed_over);
 }
 
+/// duet-sim seed 15273: the handover's DISCONNECT, held up 6 s by a
+/// partition, looked like a clock skew (§7.5.1) and the partner dropped
+/// it: COMMUNICATIONS-INTERRUPTED instead of PARTNER-DOWN. A DISCONNECT
+/// ends the connection either way and carries no time to compare.
+#[test]
+fn a_late_handover_disconnect_still_puts_the_partner_in_partner_down() {
+    let mut p = started(60);
+    p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    handover(&mut p, PRIMARY).unwrap();
+    while !p.nodes[PRIMARY].events.contains(&Event::HandoverDone) {
+        assert!(p.step(), "the handover completes");
+    }
+    // The DISCONNECT is on its way; it arrives 7 s "late".
+    p.nodes[SECONDARY].skew = 7;
+    p.drive();
+    assert_eq!(p.state(SECONDARY), ServerState::PartnerDown);
+}
+
 #[test]
 fn a_handed_over_server_resumes_on_command() {
     let mut p = started(60);
