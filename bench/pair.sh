@@ -16,6 +16,9 @@
 #                 FROZEN_AFTER s more; the primary's failover state is polled every 0.5 s
 #     frozen-load the same freeze under perfdhcp load (FROZEN_LOAD_RATE/s, -W 1 s) + the probe,
 #                 then SIGCONT and the time until the tables agree again
+#     handover    (not in the default PHASES: ~1 min per run, 4 runs) issue 26: a planned restart
+#                 of the primary under load, and the primary killed, interleaved per repeat; see
+#                 handover_one below and bench/README.md. bench/handover_summary.py prints the table
 #   KINDS     pairs in the sweep, interleaved per point ["duet-pair kea-ha"]
 #             duet-pair  = duet primary (dhcp-a) + secondary (dhcp-b), TLS 1.3 partner link on its
 #                          own bridge, mclt $MCLT, keepalive $KEEPALIVE s, auto-partner-down off
@@ -41,6 +44,15 @@
 #             the kinds are interleaved, so slow phases of a shared disk hit all of them alike)
 #   FROZEN_BEFORE [5] FROZEN_SECONDS [30] FROZEN_AFTER [15] FROZEN_TIMEOUT [12]
 #   FROZEN_LOAD_RATE [1000]  FROZEN_LOAD_SECONDS [20]
+#   HANDOVER_MODES ["handover kill"]  HANDOVER_REPEATS [2]  HANDOVER_RATE perfdhcp -r [1000]
+#   HANDOVER_SECONDS load (perfdhcp -p, probe) [40]  HANDOVER_AT event at +s of the load [10]
+#   DOWN s the primary stays stopped [5]  HANDOVER_TIMEOUT ctl handover --timeout [duet's, 10]
+#   HANDOVER_T1 / HANDOVER_T2 the subnet's renew-time / rebind-time in this phase [5 / 10]
+#   HANDOVER_DHCLIENTS dhclient -6 -N -P clients, namespaces dpair-h1.. [3]
+#   HANDOVER_PROBE_TIMEOUT probe's wait per message, s [2]  HANDOVER_AGREE_WAIT s [60]
+#   HANDOVER_KIND duet-pair, or duet-pair-shm (stores on /dev/shm: the same without fdatasync) [duet-pair]
+#   HANDOVER_PCAP  1: dumpcap in dpair-cli, perfdhcp's exchanges one by one (exchanges.json), pcap
+#             removed after; keep: pcap kept (~30 MB a run); 0: none [1]
 #   RUN [/tmp/duet-pair-bench] (stores on disk: /tmp is ext4 here)  OUT [bench/results]  TAG [pair]
 #   DUET [target/release/duet, copied to $RUN/duet-bin]  DUET_LOG [info]
 #   DUET_COMMIT_WINDOW_US  duet's server.commit-window-us (group commit window) [config default]
@@ -51,7 +63,8 @@
 # Lab (namespaces dpair-*): bridge brc (client link) and brs (server-to-server link) in dpair-sw,
 # multicast snooping off. dpair-a: eth0 2001:db8:1::1 (brc), eth1 2001:db8:ff::a (brs);
 # dpair-b: eth0 2001:db8:1::2, eth1 2001:db8:ff::b; dpair-cli (perfdhcp) 2001:db8:1::100 and
-# dpair-cli2 (probe) 2001:db8:1::101 on brc. Both servers of a pair are on the client link and
+# dpair-cli2 (probe) 2001:db8:1::101 on brc; the handover phase adds dpair-h1.. (dhclient, link-local
+# only, MACs 02:00:00:26:00:0N) on brc. Both servers of a pair are on the client link and
 # get every multicast Solicit; the partner traffic (duet TLS on 647, Kea HTTP on 8001) runs on brs.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -68,6 +81,12 @@ LAT_SECONDS=${LAT_SECONDS:-10}; LAT_REPEATS=${LAT_REPEATS:-6}; LAT_TIMEOUT=${LAT
 FROZEN_BEFORE=${FROZEN_BEFORE:-5}; FROZEN_SECONDS=${FROZEN_SECONDS:-30}; FROZEN_AFTER=${FROZEN_AFTER:-15}
 FROZEN_TIMEOUT=${FROZEN_TIMEOUT:-12}
 FROZEN_LOAD_RATE=${FROZEN_LOAD_RATE:-1000}; FROZEN_LOAD_SECONDS=${FROZEN_LOAD_SECONDS:-20}
+HANDOVER_MODES=${HANDOVER_MODES-"handover kill"}; HANDOVER_REPEATS=${HANDOVER_REPEATS:-2}
+HANDOVER_RATE=${HANDOVER_RATE:-1000}; HANDOVER_SECONDS=${HANDOVER_SECONDS:-40}; HANDOVER_AT=${HANDOVER_AT:-10}
+DOWN=${DOWN:-5}; HANDOVER_TIMEOUT=${HANDOVER_TIMEOUT:-}
+HANDOVER_T1=${HANDOVER_T1:-5}; HANDOVER_T2=${HANDOVER_T2:-10}; HANDOVER_DHCLIENTS=${HANDOVER_DHCLIENTS:-3}
+HANDOVER_PROBE_TIMEOUT=${HANDOVER_PROBE_TIMEOUT:-2}; HANDOVER_AGREE_WAIT=${HANDOVER_AGREE_WAIT:-60}
+HANDOVER_PCAP=${HANDOVER_PCAP:-1}; HANDOVER_KIND=${HANDOVER_KIND:-duet-pair}
 RUN=${RUN:-/tmp/duet-pair-bench}; OUT=${OUT:-$HERE/results}; TAG=${TAG:-pair}
 DUET=${DUET:-$ROOT/target/release/duet}; DUET_LOG=${DUET_LOG:-info}
 KEA_DHCP6=${KEA_DHCP6:-/usr/sbin/kea-dhcp6}; PERFDHCP=${PERFDHCP:-/usr/sbin/perfdhcp}
@@ -76,8 +95,9 @@ MT_THREADS=${MT_THREADS:-2}; MT_QUEUE=${MT_QUEUE:-64}
 EXIT_WAIT_US=${EXIT_WAIT_US:-}; WFLAG=""; [ -n "$EXIT_WAIT_US" ] && WFLAG="-W $EXIT_WAIT_US"
 NICE=${NICE:-}; NICE_CMD=""; [ -n "$NICE" ] && NICE_CMD="nice -n $NICE"
 NS_SW=dpair-sw; NS_A=dpair-a; NS_B=dpair-b; NS_CLI=dpair-cli; NS_CLI2=dpair-cli2
+NS_H=$(for i in $(seq "$HANDOVER_DHCLIENTS"); do echo -n "dpair-h$i "; done)
 HZ=$(getconf CLK_TCK)
-CSV="$OUT/$TAG.csv"; LCSV="$OUT/$TAG-latency.csv"; RAW="$OUT/raw-$TAG"
+CSV="$OUT/$TAG.csv"; LCSV="$OUT/$TAG-latency.csv"; HCSV="$OUT/$TAG-handover.csv"; RAW="$OUT/raw-$TAG"
 REL=pair-1
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -87,7 +107,7 @@ now() { date +%s.%N; }
 # ------------------------------------------------------------------ lab
 lab_down() {
   local ns pid
-  for ns in $NS_CLI2 $NS_CLI $NS_B $NS_A $NS_SW; do
+  for ns in $NS_H $NS_CLI2 $NS_CLI $NS_B $NS_A $NS_SW; do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
   done
@@ -146,6 +166,7 @@ preferred-lifetime = 3000
 valid-lifetime = 4000
 renew-time = 1000
 rebind-time = 2000'
+SUBNET_T1=1000; SUBNET_T2=2000   # the handover phase shortens them (dhclient renews during the run)
 
 gen_duet() {  # gen_duet DIR NAME ROLE(primary|secondary|none) [DATA_DIR]
   local dir=$1 name=$2 role=$3 data=${4:-$1/data} me peer peername
@@ -164,7 +185,7 @@ gen_duet() {  # gen_duet DIR NAME ROLE(primary|secondary|none) [DATA_DIR]
     echo "socket = \"$dir/control.sock\""
     echo
     echo '[[subnet]]'
-    echo "$SUBNET_COMMON"
+    echo "$SUBNET_COMMON" | sed -e "s/^renew-time = .*/renew-time = $SUBNET_T1/" -e "s/^rebind-time = .*/rebind-time = $SUBNET_T2/"
     if [ "$role" != none ]; then
       echo "failover = \"$REL\""
       if [ "$role" = primary ]; then me=a; peer=b; peername=dhcp-b; else me=b; peer=a; peername=dhcp-a; fi
@@ -406,6 +427,7 @@ cleanup() {
   [ -n "$PROBE_PID" ] && { kill "$PROBE_PID" 2>/dev/null; wait "$PROBE_PID" 2>/dev/null; } || true
   [ -n "$POLL_PID" ] && { kill "$POLL_PID" 2>/dev/null; wait "$POLL_PID" 2>/dev/null; } || true
   [ -n "$PERF_PID" ] && { kill "$PERF_PID" 2>/dev/null; wait "$PERF_PID" 2>/dev/null; } || true
+  [ -n "${DHC_PIDS:-}" ] && dhclients_stop || true
   stop_kind || true
   if [ -f "$RUN/servers.pid" ]; then
     for p in $(cat "$RUN/servers.pid"); do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
@@ -627,6 +649,222 @@ frozen_one() {  # frozen_one KIND LOAD_RATE(0 = probe only)
 phase_frozen() { [ -f "$LCSV" ] || echo "$LHDR" > "$LCSV"; local k; for k in $KINDS; do frozen_one "$k" 0 || true; done; }
 phase_frozen_load() { [ -f "$LCSV" ] || echo "$LHDR" > "$LCSV"; local k; for k in $KINDS; do frozen_one "$k" "$FROZEN_LOAD_RATE" || true; done; }
 
+# ------------------------------------------------------------------ handover (issue 26)
+# Per run (handover_one MODE REP), from fresh stores, subnet T1/T2 = HANDOVER_T1/T2:
+#   pair NORMAL; HANDOVER_DHCLIENTS dhclient -6 -N -P bound (by the primary); then for HANDOVER_SECONDS
+#   perfdhcp at HANDOVER_RATE/s (-W 1 s, -t 1 for a per-second timeline) + the latency.py probe (a new
+#   client every 0.1 s); both servers' states polled every 0.2 s. At +HANDOVER_AT s:
+#     handover  `ctl handover` on the primary, then SIGTERM (a plain stop: it is handed over)
+#     kill      SIGKILL of the primary
+#   DOWN s after it exited the primary starts again on the same data-dir; both NORMAL is awaited.
+#   After the load: nothing in flight (unacked 0 on both), then both `ctl leases --json` compared
+#   (HANDOVER_AGREE_WAIT s at most). Raw files in $RAW/handover-MODE-REP/, one row in $TAG-handover.csv
+#   (bench/handover_summary.py row), the table by bench/handover_summary.py table.
+DHC_PIDS=""
+handover_lab() {  # the dhclient namespaces on brc (idempotent)
+  local i ns
+  for i in $(seq "$HANDOVER_DHCLIENTS"); do
+    ns=dpair-h$i
+    ip netns pids "$ns" >/dev/null 2>&1 && continue
+    ip netns add "$ns"
+    nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+      net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
+      net.ipv6.conf.all.router_solicitations=0 net.ipv6.conf.default.router_solicitations=0
+    nsx "$ns" ip link set lo up
+    ip link add "h$i-eth0" netns $NS_SW type veth peer name eth0 netns "$ns"
+    nsx $NS_SW ip link set "h$i-eth0" master brc up
+    nsx "$ns" sysctl -qw net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.eth0.accept_ra=0
+    nsx "$ns" ip link set eth0 address "02:00:00:26:00:$(printf %02x "$i")"
+    nsx "$ns" ip link set eth0 up
+  done
+  for i in $(seq 50); do   # link-local usable
+    local t=0
+    for ns in $NS_H; do nsx "$ns" ip -6 addr show dev eth0 scope link | grep -q inet6 || t=1
+      nsx "$ns" ip -6 addr show | grep -q tentative && t=1; done
+    [ $t = 0 ] && break; sleep 0.1
+  done
+}
+
+dhclients_start() {  # dhclients_start DIR: one dhclient -6 -N -P per dpair-hN, own files (TESTING-NOTES.md)
+  local i ns c
+  DHC_PIDS=""
+  for i in $(seq "$HANDOVER_DHCLIENTS"); do
+    ns=dpair-h$i; c="$1/dhc$i"; mkdir -p "$c"
+    : > "$c/empty.conf"; : > "$c/leases"; : > "$c/events"
+    # one line per script call: epoch reason, the address / prefix it concerns, the server's DUID
+    cat > "$c/script.sh" <<EOF
+#!/bin/sh
+echo "\$(date +%s.%N) \$reason a=\${new_ip6_address:-} p=\${new_ip6_prefix:-} oa=\${old_ip6_address:-} op=\${old_ip6_prefix:-} sid=\${new_dhcp6_server_id:-} life=\${new_max_life:-}" >> '$c/events'
+exit 0
+EOF
+    chmod 755 "$c/script.sh"
+    # ip netns exec directly (not the nsx function): $! is then dhclient itself, not a subshell
+    ip netns exec "$ns" dhclient -6 -d -v -D LL -N -P -lf "$c/leases" -pf "$c/pid" -cf "$c/empty.conf" -sf "$c/script.sh" eth0 \
+      > "$c/dhclient.log" 2>&1 &
+    DHC_PIDS="$DHC_PIDS $!"
+  done
+}
+
+dhclients_bound() {  # dhclients_bound DIR TIMEOUT_S: every client has an address and a prefix
+  local i c n end; end=$(awk -v t="$(now)" -v d="$2" 'BEGIN{printf "%.3f", t+d}')
+  while :; do
+    n=0
+    for i in $(seq "$HANDOVER_DHCLIENTS"); do
+      c="$1/dhc$i"
+      # an address and a prefix (dhclient may report the IA_NA and the IA_PD in separate calls)
+      grep -Eq ' BOUND6 a=[0-9a-f]' "$c/events" 2>/dev/null && grep -Eq ' BOUND6 .*p=[0-9a-f]' "$c/events" 2>/dev/null && n=$((n + 1))
+    done
+    [ $n -ge "$HANDOVER_DHCLIENTS" ] && return 0
+    awk -v t="$(now)" -v e="$end" 'BEGIN{exit !(t > e)}' && return 1
+    sleep 0.2
+  done
+}
+
+dhclients_stop() {
+  local p
+  for p in $DHC_PIDS; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in $DHC_PIDS; do wait "$p" 2>/dev/null || true; done
+  DHC_PIDS=""
+}
+
+start_primary() {  # the primary again, same config and data-dir, log appended
+  echo "# restarted at $(now)" >> "$DIR_A/duet.log"
+  NO_COLOR=1 $NICE_CMD ip netns exec $NS_A "$DUET" serve --config "$DIR_A/duet.toml" --log "$DUET_LOG" >>"$DIR_A/duet.log" 2>&1 &
+  PID_A=$!
+  echo "$PID_A ${PID_B:-}" > "$RUN/servers.pid"
+}
+
+both_unacked_zero() {  # nothing in flight between the partners, 3 polls in a row (max 30 s)
+  local i z=0 ua ub
+  for i in $(seq 300); do
+    ua=$(duet_status "$DIR_A" | cut -d' ' -f4); ub=$(duet_status "$DIR_B" | cut -d' ' -f4)
+    if [ "$ua" = 0 ] && [ "$ub" = 0 ]; then z=$((z + 1)); [ $z -ge 3 ] && return 0; else z=0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+handover_one() {  # handover_one MODE(handover|kill) REP
+  local mode=$1 rep=$2 d="$RAW/handover-$mode-$rep" meta tl tev tho hrc=- tstop tstart tnormal="" tend tagree="" ok
+  rm -rf "$d"; mkdir -p "$d"; meta="$d/meta"
+  SUBNET_T1=$HANDOVER_T1; SUBNET_T2=$HANDOVER_T2
+  ok=1; start_kind "$HANDOVER_KIND" || ok=0
+  SUBNET_T1=1000; SUBNET_T2=2000
+  if [ $ok = 0 ]; then keep_logs "start-fail-handover-$mode-$rep"; stop_kind; return 1; fi
+  {
+    echo "mode=$mode"; echo "rep=$rep"; echo "rate=$HANDOVER_RATE"; echo "seconds=$HANDOVER_SECONDS"
+    echo "at=$HANDOVER_AT"; echo "down=$DOWN"; echo "t1=$HANDOVER_T1"; echo "t2=$HANDOVER_T2"
+    echo "kind=$HANDOVER_KIND"; echo "mclt=$MCLT"; echo "keepalive=$KEEPALIVE"; echo "dhclients=$HANDOVER_DHCLIENTS"
+    echo "probe_timeout=$HANDOVER_PROBE_TIMEOUT"; echo "nice=${NICE:-0}"
+    echo "duid_a=$("$DUET" ctl --config "$DIR_A/duet.toml" status --json | jq -r .server.duid)"
+    echo "duid_b=$("$DUET" ctl --config "$DIR_B/duet.toml" status --json | jq -r .server.duid)"
+    echo "partner_handover=$("$DUET" ctl --config "$DIR_A/duet.toml" status --json | jq -r '.relationships[0]."partner-handover"')"
+    echo "load1_start=$(cut -d' ' -f1 /proc/loadavg)"
+  } > "$meta"
+  dhclients_start "$d"
+  if dhclients_bound "$d" 30; then echo "dhc_bound_before=1" >> "$meta"
+  else echo "dhc_bound_before=0" >> "$meta"; log "handover $mode $rep: not every dhclient bound within 30 s"; fi
+  poll_loop_at "$d/status" 0.5 & POLL_PID=$!
+  local ua0 ub0 uc0 b0 b1
+  ua0=$(udp_drops $NS_A); ub0=$(udp_drops $NS_B); uc0=$(udp_drops $NS_CLI); b0=$(busy_ticks)
+  local cap_pid=""
+  if [ "$HANDOVER_PCAP" != 0 ]; then   # what perfdhcp sent and got, per exchange (handover_summary.py)
+    echo "mac_cli=$(nsx $NS_CLI cat /sys/class/net/eth0/address)" >> "$meta"
+    ip netns exec $NS_CLI dumpcap -q -i eth0 -P -s 200 -B 32 -f "udp port 546 or udp port 547" -w "$d/cli.pcap" 2> "$d/dumpcap.err" &
+    cap_pid=$!
+    for i in $(seq 50); do [ -s "$d/cli.pcap" ] && break; sleep 0.1; done
+  fi
+  tl=$(now); echo "t_load=$tl" >> "$meta"
+  $NICE_CMD ip netns exec $NS_CLI2 python3 "$HERE/latency.py" probe eth0 0.1 "$HANDOVER_PROBE_TIMEOUT" "$HANDOVER_SECONDS" > "$d/probe" &
+  PROBE_PID=$!
+  $NICE_CMD ip netns exec $NS_CLI "$PERFDHCP" -6 -l eth0 -R "$CLIENTS" -r "$HANDOVER_RATE" -p "$HANDOVER_SECONDS" \
+    -e "$LEASE_TYPE" -W 1000000 -t 1 > "$d/perfdhcp" 2>&1 &
+  PERF_PID=$!
+  sleep "$(awk -v a="$tl" -v b="$(now)" -v at="$HANDOVER_AT" 'BEGIN{w=a+at-b; if (w < 0) w = 0; printf "%.3f", w}')"
+  tev=$(now); echo "t_event=$tev" >> "$meta"
+  if [ "$mode" = handover ]; then
+    hrc=0
+    "$DUET" ctl --config "$DIR_A/duet.toml" handover "$REL" ${HANDOVER_TIMEOUT:+--timeout "$HANDOVER_TIMEOUT"} \
+      > "$d/handover.out" 2>&1 || hrc=$?
+    tho=$(now); echo "t_handover_returned=$tho" >> "$meta"; echo "handover_rc=$hrc" >> "$meta"
+    log "handover $rep: ctl handover returned $hrc after $(awk -v a="$tev" -v b="$tho" 'BEGIN{printf "%.3f", b-a}') s: $(head -c 300 "$d/handover.out")"
+    kill -TERM "$PID_A"
+  else
+    kill -KILL "$PID_A"
+  fi
+  wait "$PID_A" 2>/dev/null || true
+  tstop=$(now); echo "t_stopped=$tstop" >> "$meta"
+  sleep "$DOWN"
+  local i sa sb la0; la0=$(( $(wc -l < "$DIR_A/duet.log") + 1 ))
+  tstart=$(now); echo "t_restart=$tstart" >> "$meta"
+  start_primary
+  # both NORMAL: the last state change each logged since the restart (cheaper than ctl status every
+  # 0.1 s on a busy machine; the status poll confirms it), checked every 0.05 s for at most 3 min
+  for i in $(seq 3600); do
+    sa=$(tail -n +"$la0" "$DIR_A/duet.log" | grep -o 'failover state changed.* to=[a-z-]*' | tail -1 | sed 's/.*to=//')
+    sb=$(grep -o 'failover state changed.* to=[a-z-]*' "$DIR_B/duet.log" | tail -1 | sed 's/.*to=//')
+    if [ "$sa" = normal ] && [ "$sb" = normal ]; then tnormal=$(now); break; fi
+    sleep 0.05
+  done
+  echo "t_normal=$tnormal" >> "$meta"
+  log "handover $mode $rep: primary restarted at +$(awk -v a="$tev" -v b="$tstart" 'BEGIN{printf "%.2f", b-a}') s; both normal $( [ -n "$tnormal" ] && awk -v a="$tstart" -v b="$tnormal" 'BEGIN{printf "%.2f s after the restart", b-a}' || echo "NOT within the wait (a $sa, b $sb)")"
+  wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""
+  wait "$PROBE_PID" 2>/dev/null || true; PROBE_PID=""
+  b1=$(busy_ticks); tend=$(now)
+  if [ -n "$cap_pid" ]; then kill -TERM "$cap_pid" 2>/dev/null; wait "$cap_pid" 2>/dev/null || true; fi
+  {
+    echo "t_load_end=$tend"
+    echo "busy_s=$(secs "$b0" "$b1")"
+    echo "rcvbuf_a=$(( $(udp_drops $NS_A) - ua0 ))"; echo "rcvbuf_b=$(( $(udp_drops $NS_B) - ub0 ))"
+    echo "rcvbuf_cli=$(( $(udp_drops $NS_CLI) - uc0 ))"
+  } >> "$meta"
+  # the tables: nothing in flight, then equal (checked every 0.5 s up to HANDOVER_AGREE_WAIT s)
+  both_unacked_zero && echo "settled=1" >> "$meta" || echo "settled=0" >> "$meta"
+  local n; n=$(awk -v w="$HANDOVER_AGREE_WAIT" 'BEGIN{print int(w*2)}')
+  for i in $(seq "$n"); do
+    "$DUET" ctl --config "$DIR_A/duet.toml" leases --json > "$d/leases-a.json" 2>/dev/null || true
+    "$DUET" ctl --config "$DIR_B/duet.toml" leases --json > "$d/leases-b.json" 2>/dev/null || true
+    if python3 "$HERE/handover_summary.py" tables "$d/leases-a.json" "$d/leases-b.json" > "$d/tables"; then
+      tagree=$(now); break
+    fi
+    sleep 0.5
+  done
+  echo "t_agree=$tagree" >> "$meta"
+  log "handover $mode $rep: tables $(cat "$d/tables") $( [ -n "$tagree" ] && awk -v a="$tend" -v b="$tagree" 'BEGIN{printf "(%.1f s after the load)", b-a}' || echo "NOT equal within ${HANDOVER_AGREE_WAIT} s")"
+  {
+    echo "state_a_end=$(duet_status "$DIR_A" | tr ' ' ,)"; echo "state_b_end=$(duet_status "$DIR_B" | tr ' ' ,)"
+    echo "counters_a=$(duet_counters "$DIR_A")"; echo "counters_b=$(duet_counters "$DIR_B")"
+    echo "load1_end=$(cut -d' ' -f1 /proc/loadavg)"
+  } >> "$meta"
+  dhclients_stop
+  kill "$POLL_PID" 2>/dev/null; wait "$POLL_PID" 2>/dev/null || true; POLL_PID=""
+  stop_kind
+  cp "$DIR_A/duet.log" "$d/a.log"; cp "$DIR_B/duet.log" "$d/b.log"
+  gzip -f "$d/leases-a.json" "$d/leases-b.json" 2>/dev/null || true
+  [ -f "$d/cli.pcap" ] && python3 "$HERE/handover_summary.py" pcap "$d" > "$d/exchanges.json" || true
+  [ "$HANDOVER_PCAP" = keep ] || rm -f "$d/cli.pcap"
+  local row; row=$(python3 "$HERE/handover_summary.py" row "$d")
+  [ -f "$HCSV" ] || python3 "$HERE/handover_summary.py" header > "$HCSV"
+  echo "$row" >> "$HCSV"
+  python3 "$HERE/handover_summary.py" timeline "$d" > "$d/timeline.txt" || true
+  log "handover $mode $rep: $(python3 "$HERE/handover_summary.py" brief "$d")"
+}
+
+poll_loop_at() {  # poll_loop_at FILE INTERVAL
+  exec python3 "$HERE/pair_poll.py" duet "$DUET" "$DIR_A" "$DIR_B" "$2" >> "$1"
+}
+
+phase_handover() {
+  handover_lab
+  local rep mode
+  for rep in $(seq "$HANDOVER_REPEATS"); do
+    for mode in $HANDOVER_MODES; do   # interleaved per repeat
+      handover_one "$mode" "$rep" || log "handover $mode $rep: failed to run"
+    done
+  done
+  python3 "$HERE/handover_summary.py" table --csv "$HCSV" || true
+}
+
 # ------------------------------------------------------------------ main
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 mkdir -p "$RUN"
@@ -654,9 +892,10 @@ for ph in $PHASES; do
     latency) phase_latency ;;
     frozen) phase_frozen ;;
     frozen-load) phase_frozen_load ;;
+    handover) phase_handover ;;
     *) echo "unknown phase $ph" >&2; exit 2 ;;
   esac
 done
 log "done; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-[ -f "$CSV" ] || [ -f "$LCSV" ] && python3 "$HERE/pair_summary.py" --tag "$TAG" --out "$OUT" || true
+[ -f "$CSV" ] || [ -f "$LCSV" ] || [ -f "$HCSV" ] && python3 "$HERE/pair_summary.py" --tag "$TAG" --out "$OUT" || true
 exit 0

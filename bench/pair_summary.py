@@ -15,6 +15,8 @@ and prints markdown tables:
               partner / alone ratios inside each server and duet / Kea ratios
   frozen      the probe before, during and after SIGSTOP of the secondary / standby
   frozen-load perfdhcp under load with the partner frozen
+  handover    OUT/TAG-handover.csv: the planned restart of the primary and the primary killed
+              (bench/handover_summary.py)
 """
 import argparse
 import csv
@@ -203,3 +205,9 @@ for fn in sorted(glob.glob(os.path.join(raw, "frozen-load-*.perfdhcp"))):
     print(f"- {os.path.basename(fn)}: Request/Reply sent {vals.get(('rr', 'sent packets'))}, received "
           f"{vals.get(('rr', 'received packets'))}, drops {vals.get(('rr', 'drops'))}, avg {vals.get(('rr', 'avg delay'))}, "
           f"max {vals.get(('rr', 'max delay'))}; Solicit/Advertise drops {vals.get(('sa', 'drops'))}; {vals.get('udp', '')}")
+
+hcsv = os.path.join(OUT, f"{TAG}-handover.csv")
+if os.path.exists(hcsv):
+    print()
+    import handover_summary  # noqa: E402
+    handover_summary.table(hcsv)
