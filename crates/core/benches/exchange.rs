@@ -25,8 +25,15 @@ fn server() -> Dhcpv6Server {
         valid_lifetime: Duration::from_secs(4000),
         renew_time: Duration::from_secs(1000),
         rebind_time: Duration::from_secs(2000),
-        dns_servers: vec!["2001:db8::53".parse().unwrap()],
-        domain_search: vec![],
+        options: vec![duet_core::config::OptionConfig {
+            code: duet_wire::option::code::DNS_SERVERS,
+            data: "2001:db8::53"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+                .to_vec(),
+            always_send: false,
+        }],
         preference: 0,
         rapid_commit: false,
         relationship: None,

@@ -8,7 +8,7 @@
 //! every unknown key and badly typed value of a section is reported, and the
 //! rest of the section is still validated.
 
-use super::wire::{ControlWire, FailoverWire, ServerWire, SubnetWire};
+use super::wire::{ControlWire, FailoverWire, OptionWire, ServerWire, SubnetWire};
 use super::ConfigError;
 use serde::de::DeserializeOwned;
 use std::collections::{HashMap, HashSet};
@@ -65,6 +65,9 @@ pub(super) struct Sections {
     pub(super) control: Option<ControlWire>,
     pub(super) subnets: Vec<Option<SubnetWire>>,
     pub(super) failover: Vec<Option<FailoverWire>>,
+    /// Top-level `[[options]]`: sent on every subnet that does not set the
+    /// same option.
+    pub(super) options: Vec<Option<OptionWire>>,
 }
 
 /// Where each key path starts in the text, and where the last key under it
@@ -177,7 +180,7 @@ fn index(value: &Spanned<DeValue<'_>>, path: &str, at: usize, out: &mut Position
     }
 }
 
-const TOP_KEYS: &str = "expected one of `server`, `control`, `subnet`, `failover`";
+const TOP_KEYS: &str = "expected one of `server`, `control`, `subnet`, `failover`, `options`";
 
 fn split(root: DeTable<'_>, errors: &mut Errors) -> Sections {
     let mut s = Sections::default();
@@ -193,6 +196,7 @@ fn split(root: DeTable<'_>, errors: &mut Errors) -> Sections {
                 s.subnets = decode_array(v, "subnet", errors);
             }
             "failover" => s.failover = decode_array(v, "failover", errors),
+            "options" => s.options = decode_array(v, "options", errors),
             other => errors.push(key_path("", other), format!("unknown key; {TOP_KEYS}")),
         }
     }

@@ -39,6 +39,8 @@
 //! | `subnet[].failover` | none | name of the `[[failover]]` relationship sharing this subnet |
 //! | `subnet[].preference` | 0 | Preference option value (RFC 8415 §21.8) |
 //! | `subnet[].rapid-commit` | false | honour Rapid Commit (RFC 8415 §21.14) |
+//! | `subnet[].options` | `[]` | the subnet's options (below); they win over top-level ones with the same code |
+//! | `options` | `[]` | top-level `[[options]]`: options for every subnet that does not set the same one |
 //! | `failover[].name` | required | relationship name (OPTION_F_RELATIONSHIP_NAME, RFC 8156 §5.5.14), same on both partners |
 //! | `failover[].role` | required | `primary` or `secondary` |
 //! | `failover[].listen` | required | local address for the partner link; port defaults to 647 |
@@ -52,6 +54,44 @@
 //! | `failover[].handover-on-stop` | false | on SIGTERM, hand the clients over to the partner first (as `duet ctl handover`) |
 //! | `failover[].tls` | required unless `insecure` | `{ cert, key, ca, peer-name }` (paths relative to the config file) |
 //! | `failover[].insecure` | false | `true` allows the partner link without TLS (and then `tls` must be absent) |
+//!
+//! # Options
+//!
+//! An entry of `options` (top level or `subnet[].options`) is a standard
+//! option by `name` with its `value`, or any option by `code` with
+//! exactly one of `hex` (`"0a:0b"` or `"0a0b"`), `text` (sent as UTF-8)
+//! or `addresses` (IPv6, 16 bytes each). `always-send = true` sends it
+//! even to a client whose Option Request option does not ask for it (RFC
+//! 8415 §21.7 sends only what is asked for). A code appears once per
+//! level; the most specific level wins.
+//!
+//! | name | code | value |
+//! |---|---|---|
+//! | `vendor-opts` | 17 | `enterprise = N`, `value = [{ code = 1, hex \| text \| addresses = … }, …]` |
+//! | `dns-servers` | 23 | `["2001:db8::53", …]` (also the subnet key `dns-servers`) |
+//! | `domain-search` | 24 | `["example.org", …]` (also the subnet key `domain-search`) |
+//! | `sntp-servers` | 31 | `["2001:db8::123", …]` (RFC 4075) |
+//! | `information-refresh-time` | 32 | seconds, at least 600 |
+//! | `ntp-server` | 56 | `[{ address = "…" }, { multicast = "ff05::101" }, { fqdn = "ntp.example.org" }]` (RFC 5908) |
+//! | `aftr-name` | 64 | `"aftr.example.org"` (RFC 6334) |
+//! | `sol-max-rt` | 82 | seconds, 60 to 86400 |
+//! | `inf-max-rt` | 83 | seconds, 60 to 86400 |
+//!
+//! ```toml
+//! [[options]]
+//! name = "sntp-servers"
+//! value = ["2001:db8::123"]
+//!
+//! [[subnet]]
+//! prefix = "2001:db8:1::/64"
+//! options = [
+//!   { name = "ntp-server", value = [{ fqdn = "ntp.example.org" }] },
+//!   { code = 65001, text = "site-7", always-send = true },
+//! ]
+//! ```
+//!
+//! Codes the server sets itself (DUIDs, IAs, status, Preference, Rapid
+//! Commit, relay and failover options) cannot be configured.
 
 #![cfg_attr(
     not(test),
@@ -65,6 +105,7 @@
 )]
 
 mod document;
+pub mod options;
 mod validate;
 mod wire;
 
@@ -138,6 +179,23 @@ pub struct Config {
     /// Every `[[failover]]` relationship, in file order; names are unique
     /// and each is used by at least one subnet.
     pub failover: Vec<RelationshipConfig>,
+    /// Top-level `[[options]]`: sent on every subnet that does not set the
+    /// same option itself.
+    pub options: Vec<OptionConfig>,
+}
+
+/// One configured option (`[[options]]`, `subnet[].options`): validated
+/// and encoded once, at load.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OptionConfig {
+    /// The option code.
+    pub code: u16,
+    /// The option's data, as sent (without the 4-byte header).
+    pub data: Vec<u8>,
+    /// `always-send` (default false): sent even to a client whose Option
+    /// Request option does not ask for it (RFC 8415 §21.7 otherwise sends
+    /// only what is asked for).
+    pub always_send: bool,
 }
 
 /// `[server]`.
@@ -233,6 +291,9 @@ pub struct SubnetConfig {
     /// `rapid-commit` (default false): answer a Solicit carrying Rapid
     /// Commit with a Reply (RFC 8415 §21.14).
     pub rapid_commit: bool,
+    /// `options` (default none): the subnet's own options; they win over
+    /// the top-level ones with the same code.
+    pub options: Vec<OptionConfig>,
 }
 
 /// An inclusive range of addresses, written `"START-END"`.

@@ -1283,3 +1283,258 @@ fn missing_sections_reported_after_present_keys() {
     assert!(errs[0].starts_with("server.subnet: unknown key"), "{errs:#?}");
     assert!(errs[1].starts_with("subnet: no [[subnet]]"), "{errs:#?}");
 }
+
+// ------------------------------------------------------------- options
+
+fn opt(cfg: &[OptionConfig], code: u16) -> &OptionConfig {
+    cfg.iter()
+        .find(|o| o.code == code)
+        .unwrap_or_else(|| panic!("no option {code} in {cfg:?}"))
+}
+
+#[test]
+fn named_options_are_encoded_as_sent() {
+    let c = ok(&[
+        server(&[]),
+        subnet(&[(
+            "options",
+            Some(
+                r#"[
+  { name = "sntp-servers", value = ["2001:db8::123"] },
+  { name = "ntp-server", value = [{ address = "2001:db8::7b" }, { multicast = "ff05::101" }, { fqdn = "ntp.example.org" }] },
+  { name = "aftr-name", value = "aftr.example.org", always-send = true },
+  { name = "sol-max-rt", value = 3600 },
+  { name = "inf-max-rt", value = 7200 },
+  { name = "information-refresh-time", value = 86400 },
+  { name = "vendor-opts", enterprise = 4491, value = [{ code = 1, hex = "0a:0b" }, { code = 2, text = "hi" }] },
+]"#,
+            ),
+        )]),
+    ]);
+    let s = &c.subnets[0].options;
+    assert_eq!(opt(s, 31).data, a("2001:db8::123").octets());
+    let ntp = &opt(s, 56).data;
+    assert_eq!(&ntp[..4], &[0, 1, 0, 16]);
+    assert_eq!(&ntp[4..20], &a("2001:db8::7b").octets());
+    assert_eq!(&ntp[20..24], &[0, 2, 0, 16]);
+    assert_eq!(&ntp[40..44], &[0, 3, 0, 17]);
+    assert_eq!(&ntp[44..], b"\x03ntp\x07example\x03org\x00");
+    let aftr = opt(s, 64);
+    assert_eq!(aftr.data, b"\x04aftr\x07example\x03org\x00");
+    assert!(aftr.always_send);
+    assert_eq!(opt(s, 82).data, 3600u32.to_be_bytes());
+    assert!(!opt(s, 82).always_send);
+    assert_eq!(opt(s, 83).data, 7200u32.to_be_bytes());
+    assert_eq!(opt(s, 32).data, 86400u32.to_be_bytes());
+    assert_eq!(
+        opt(s, 17).data,
+        [0, 0, 0x11, 0x8b, 0, 1, 0, 2, 0x0a, 0x0b, 0, 2, 0, 2, b'h', b'i']
+    );
+}
+
+#[test]
+fn any_option_by_code_as_hex_text_or_addresses() {
+    let c = ok(&[
+        server(&[]),
+        subnet(&[]),
+        r#"
+[[options]]
+code = 65000
+hex = "de ad:be ef"
+[[options]]
+code = 65001
+text = "hello"
+[[options]]
+code = 65002
+addresses = ["2001:db8::1", "2001:db8::2"]
+always-send = true
+"#
+        .to_string(),
+    ]);
+    assert_eq!(opt(&c.options, 65000).data, [0xde, 0xad, 0xbe, 0xef]);
+    assert_eq!(opt(&c.options, 65001).data, b"hello");
+    assert_eq!(opt(&c.options, 65002).data.len(), 32);
+    assert!(opt(&c.options, 65002).always_send);
+}
+
+#[test]
+fn the_subnet_wins_over_the_top_level() {
+    let c = ok(&[
+        server(&[]),
+        subnet(&[(
+            "options",
+            Some(r#"[{ name = "sntp-servers", value = ["2001:db8::1"] }]"#),
+        )]),
+        r#"
+[[options]]
+name = "sntp-servers"
+value = ["2001:db8::2"]
+[[options]]
+name = "sol-max-rt"
+value = 600
+"#
+        .to_string(),
+    ]);
+    let merged = options::merge(&c.subnets[0].options, &c.options);
+    assert_eq!(opt(&merged, 31).data, a("2001:db8::1").octets());
+    assert_eq!(opt(&merged, 82).data, 600u32.to_be_bytes());
+    assert_eq!(merged.len(), 2);
+}
+
+#[test]
+fn bad_options_are_named_by_their_path() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#"[{ name = "ntp-servers", value = [] }]"#,
+            "subnet[0].options[0].name",
+            "unknown option `ntp-servers`",
+        ),
+        (
+            r#"[{ name = "sntp-servers", value = ["ff02::1"] }]"#,
+            "subnet[0].options[0].value[0]",
+            "not a unicast",
+        ),
+        (
+            r#"[{ name = "sntp-servers", value = [] }]"#,
+            "subnet[0].options[0].value",
+            "must not be empty",
+        ),
+        (
+            r#"[{ name = "sntp-servers" }]"#,
+            "subnet[0].options[0].value",
+            "missing",
+        ),
+        (
+            r#"[{ name = "sol-max-rt", value = 10 }]"#,
+            "subnet[0].options[0].value",
+            "from 60 to 86400",
+        ),
+        (
+            r#"[{ name = "information-refresh-time", value = 10 }]"#,
+            "subnet[0].options[0].value",
+            "at least 600",
+        ),
+        (
+            r#"[{ name = "aftr-name", value = "a..b" }]"#,
+            "subnet[0].options[0].value",
+            "empty label",
+        ),
+        (
+            r#"[{ name = "ntp-server", value = [{ server = "x" }] }]"#,
+            "subnet[0].options[0].value[0].server",
+            "unknown key",
+        ),
+        (
+            r#"[{ name = "ntp-server", value = [{ multicast = "2001:db8::1" }] }]"#,
+            "subnet[0].options[0].value[0].multicast",
+            "multicast",
+        ),
+        (
+            r#"[{ name = "vendor-opts", value = [{ code = 1, hex = "00" }] }]"#,
+            "subnet[0].options[0].enterprise",
+            "enterprise number",
+        ),
+        (
+            r#"[{ name = "dns-servers", value = ["2001:db8::1"], hex = "00" }]"#,
+            "subnet[0].options[0].hex",
+            "takes `value`",
+        ),
+        (
+            r#"[{ code = 2, hex = "00" }]"#,
+            "subnet[0].options[0].code",
+            "sets the DUIDs itself",
+        ),
+        (
+            r#"[{ code = 3, hex = "00" }]"#,
+            "subnet[0].options[0].code",
+            "pools and reservations",
+        ),
+        (
+            r#"[{ code = 120, hex = "00" }]"#,
+            "subnet[0].options[0].code",
+            "failover option",
+        ),
+        (
+            r#"[{ code = 70000, hex = "00" }]"#,
+            "subnet[0].options[0].code",
+            "from 1 to 65535",
+        ),
+        (
+            r#"[{ code = 31, hex = "00" }]"#,
+            "subnet[0].options[0].code",
+            r#"name = "sntp-servers""#,
+        ),
+        (
+            r#"[{ code = 65000, hex = "0g" }]"#,
+            "subnet[0].options[0].hex",
+            "not hex",
+        ),
+        (
+            r#"[{ code = 65000, hex = "abc" }]"#,
+            "subnet[0].options[0].hex",
+            "not hex",
+        ),
+        (
+            r#"[{ code = 65000, hex = "00", text = "x" }]"#,
+            "subnet[0].options[0]",
+            "exactly one of",
+        ),
+        (r#"[{ code = 65000 }]"#, "subnet[0].options[0]", "exactly one of"),
+        (
+            r#"[{ code = 65000, value = 1 }]"#,
+            "subnet[0].options[0].value",
+            "takes `hex`",
+        ),
+        (
+            r#"[{ name = "sntp-servers", code = 31, value = ["2001:db8::1"] }]"#,
+            "subnet[0].options[0]",
+            "not both",
+        ),
+        (r#"[{ hex = "00" }]"#, "subnet[0].options[0].name", "missing"),
+        (
+            r#"[{ code = 65000, hex = "00", color = 1 }]"#,
+            "subnet[0].options[0].color",
+            "unknown key",
+        ),
+        (
+            r#"[{ code = 65000, hex = "00" }, { code = 65000, text = "x" }]"#,
+            "subnet[0].options[1]",
+            "already set at subnet[0].options[0]",
+        ),
+    ];
+    for (value, path, message) in cases {
+        let e = only_error(&[server(&[]), subnet(&[("options", Some(value))])]);
+        assert!(
+            e.starts_with(&format!("{path}: ")) && e.contains(message),
+            "{value}\n  expected {path}: …{message}…\n  got {e}"
+        );
+    }
+}
+
+#[test]
+fn dns_servers_set_twice_in_a_subnet_is_refused() {
+    let e = only_error(&[
+        server(&[]),
+        subnet(&[
+            ("dns-servers", Some(r#"["2001:db8::53"]"#)),
+            (
+                "options",
+                Some(r#"[{ name = "dns-servers", value = ["2001:db8::54"] }]"#),
+            ),
+        ]),
+    ]);
+    assert!(
+        e.starts_with("subnet[0].options[0]: ") && e.contains("keep one"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_bad_top_level_option_is_named() {
+    let e = only_error(&[
+        server(&[]),
+        subnet(&[]),
+        "[[options]]\nname = \"sol-max-rt\"\nvalue = \"x\"\n".to_string(),
+    ]);
+    assert!(e.starts_with("options[0].value: "), "{e}");
+}

@@ -8,13 +8,14 @@
 //! only when nothing was recorded.
 
 use super::document::{Errors, Sections};
-use super::wire::{ControlWire, FailoverWire, PdPoolWire, Secs, ServerWire, SubnetWire, TlsWire};
+use super::wire::{ControlWire, FailoverWire, OptionWire, PdPoolWire, Secs, ServerWire, SubnetWire, TlsWire};
 use super::{
-    AddressRange, Config, ControlConfig, PdPoolConfig, RelationshipConfig, Role, ServerConfig, SubnetConfig,
-    TlsConfig, DEFAULT_BATCH_MAX, DEFAULT_COMMIT_WINDOW, DEFAULT_KEEPALIVE, DEFAULT_MAX_UNACKED_BNDUPD,
-    DEFAULT_MCLT, DEFAULT_PREFERRED_LIFETIME, DEFAULT_PREFIX_SPLIT, DEFAULT_QUEUE_SIZE, DEFAULT_REBIND_TIME,
-    DEFAULT_RENEW_TIME, DEFAULT_RESCUE_AFTER, DEFAULT_SEND_BURST, DEFAULT_SEND_RATE, DEFAULT_VALID_LIFETIME,
-    DHCP_SERVER_PORT, FAILOVER_PORT, MAX_RESCUE_AFTER, MIN_FAILOVER_LIFETIME,
+    AddressRange, Config, ControlConfig, OptionConfig, PdPoolConfig, RelationshipConfig, Role, ServerConfig,
+    SubnetConfig, TlsConfig, DEFAULT_BATCH_MAX, DEFAULT_COMMIT_WINDOW, DEFAULT_KEEPALIVE,
+    DEFAULT_MAX_UNACKED_BNDUPD, DEFAULT_MCLT, DEFAULT_PREFERRED_LIFETIME, DEFAULT_PREFIX_SPLIT,
+    DEFAULT_QUEUE_SIZE, DEFAULT_REBIND_TIME, DEFAULT_RENEW_TIME, DEFAULT_RESCUE_AFTER, DEFAULT_SEND_BURST,
+    DEFAULT_SEND_RATE, DEFAULT_VALID_LIFETIME, DHCP_SERVER_PORT, FAILOVER_PORT, MAX_RESCUE_AFTER,
+    MIN_FAILOVER_LIFETIME,
 };
 use crate::net::Ipv6Prefix;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -67,6 +68,8 @@ pub(super) fn validate(s: Sections, base: &Path, e: &mut Errors) -> Option<Confi
         );
     }
 
+    let options = super::options::options("options", &s.options, e);
+
     check_subnet_overlaps(&subnets, e);
     check_pool_overlaps(&subnets, e);
     check_pd_pool_overlaps(&subnets, e);
@@ -87,6 +90,7 @@ pub(super) fn validate(s: Sections, base: &Path, e: &mut Errors) -> Option<Confi
             .into_iter()
             .map(|d| d?.finish())
             .collect::<Option<Vec<_>>>()?,
+        options,
     })
 }
 
@@ -208,7 +212,7 @@ fn interface_name(name: &str) -> Result<(), String> {
 /// A domain name for the search list: labels of 1..=63 letters, digits,
 /// `-` or `_` (not starting or ending with `-`), at most 253 characters;
 /// returned without a trailing dot.
-fn domain_name(name: &str) -> Result<String, String> {
+pub(super) fn domain_name(name: &str) -> Result<String, String> {
     let body = name.strip_suffix('.').unwrap_or(name);
     if body.is_empty() {
         return Err("empty domain name".to_string());
@@ -419,6 +423,7 @@ struct SubnetDraft {
     failover: Option<String>,
     preference: u8,
     rapid_commit: bool,
+    options: Vec<OptionConfig>,
 }
 
 impl SubnetDraft {
@@ -437,6 +442,7 @@ impl SubnetDraft {
             failover: self.failover,
             preference: self.preference,
             rapid_commit: self.rapid_commit,
+            options: self.options,
         })
     }
 }
@@ -499,6 +505,30 @@ fn subnet(path: &str, w: &SubnetWire, e: &mut Errors) -> SubnetDraft {
         }
     }
 
+    let list: Vec<Option<OptionWire>> = w.options.iter().flatten().map(|o| Some(o.clone())).collect();
+    let options = super::options::options(&format!("{path}.options"), &list, e);
+    // The `dns-servers` and `domain-search` keys are the subnet's options
+    // 23 and 24 (INTERFACE.md); setting one both ways is ambiguous.
+    for (key, c, set) in [
+        (
+            "dns-servers",
+            duet_wire::option::code::DNS_SERVERS,
+            w.dns_servers.is_some(),
+        ),
+        (
+            "domain-search",
+            duet_wire::option::code::DOMAIN_LIST,
+            w.domain_search.is_some(),
+        ),
+    ] {
+        if let Some(i) = options.iter().position(|o| o.code == c).filter(|_| set) {
+            e.push(
+                format!("{path}.options[{i}]"),
+                format!("`{key}` is also set by the subnet's `{key}` key: keep one"),
+            );
+        }
+    }
+
     let failover = match &w.failover {
         Some(n) if n.trim().is_empty() => {
             e.push(
@@ -534,6 +564,7 @@ fn subnet(path: &str, w: &SubnetWire, e: &mut Errors) -> SubnetDraft {
         failover,
         preference,
         rapid_commit: w.rapid_commit.unwrap_or(false),
+        options,
     }
 }
 

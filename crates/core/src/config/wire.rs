@@ -73,6 +73,24 @@ pub(super) struct SubnetWire {
     pub(super) failover: Option<String>,
     pub(super) preference: Option<u64>,
     pub(super) rapid_commit: Option<bool>,
+    pub(super) options: Option<Vec<OptionWire>>,
+}
+
+/// One entry of `options` (top level, subnet, reservation): a named
+/// standard option with `value`, or any option by `code` with `hex`,
+/// `text` or `addresses`. The value's shape depends on the name, so it is
+/// checked by `options`, not by serde.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct OptionWire {
+    pub(super) name: Option<String>,
+    pub(super) code: Option<u64>,
+    pub(super) value: Option<toml::Value>,
+    pub(super) hex: Option<String>,
+    pub(super) text: Option<String>,
+    pub(super) addresses: Option<Vec<String>>,
+    pub(super) enterprise: Option<u64>,
+    pub(super) always_send: Option<bool>,
 }
 
 /// One entry of `subnet.pd-pools`.

@@ -42,7 +42,7 @@ use crate::lease::{Lease, LeaseDb, LeaseKey, LeaseState};
 use crate::net::Ipv6Prefix;
 use crate::policy::{LeasePolicy, Retire, Standalone, StateTimeout};
 use crate::time::UnixTime;
-use duet_wire::{DecodeError, DomainName, Duid, MessageType};
+use duet_wire::{DecodeError, Duid, MessageType};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
@@ -73,10 +73,9 @@ pub struct Subnet {
     pub renew_time: Duration,
     /// T2.
     pub rebind_time: Duration,
-    /// OPTION_DNS_SERVERS content (RFC 3646 §3).
-    pub dns_servers: Vec<Ipv6Addr>,
-    /// OPTION_DOMAIN_LIST content (RFC 3646 §4).
-    pub domain_search: Vec<DomainName<'static>>,
+    /// The configuration options this subnet's clients get (its own, then
+    /// the top-level ones it does not set; `config::options::merge`).
+    pub options: Vec<crate::config::OptionConfig>,
     /// OPTION_PREFERENCE value for Advertise (§21.8); 0 = omit.
     pub preference: u8,
     /// Whether Solicit with Rapid Commit is answered with a committed Reply.

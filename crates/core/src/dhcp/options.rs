@@ -1,9 +1,11 @@
 //! Configuration options in replies (RFC 8415 §21.7: a server sends the
-//! options a client asks for in its Option Request option).
+//! options a client asks for in its Option Request option, and those
+//! configured `always-send`).
 
 use super::Subnet;
-use duet_wire::option::code;
+use crate::config::OptionConfig;
 use duet_wire::{ClientMessage, DhcpOption};
+use std::borrow::Cow;
 
 /// The option codes the client asked for (its ORO, §21.7).
 pub(super) fn requested(client: &ClientMessage<'_>) -> Vec<u16> {
@@ -17,21 +19,26 @@ pub(super) fn requested(client: &ClientMessage<'_>) -> Vec<u16> {
         .unwrap_or_default()
 }
 
-/// Configuration options the client asked for in its ORO (digest §4.2:
-/// only requested options).
+/// The subnet's configured options the client asked for in its ORO, and
+/// those sent always.
 pub(super) fn add_config_options(
     reply: &mut ClientMessage<'static>,
     client: &ClientMessage<'_>,
     subnet: Option<&Subnet>,
 ) {
-    let oro = requested(client);
     let Some(s) = subnet else { return };
-    if oro.contains(&code::DNS_SERVERS) && !s.dns_servers.is_empty() {
-        reply.options.push(DhcpOption::DnsServers(s.dns_servers.clone()));
-    }
-    if oro.contains(&code::DOMAIN_LIST) && !s.domain_search.is_empty() {
-        reply
-            .options
-            .push(DhcpOption::DomainList(s.domain_search.clone()));
+    add_options(reply, &requested(client), &s.options);
+}
+
+/// `options` filtered by the ORO `oro` (or `always-send`), appended to
+/// `reply` as the bytes configured.
+pub(super) fn add_options(reply: &mut ClientMessage<'static>, oro: &[u16], options: &[OptionConfig]) {
+    for o in options {
+        if o.always_send || oro.contains(&o.code) {
+            reply.options.push(DhcpOption::Unknown {
+                code: o.code,
+                data: Cow::Owned(o.data.clone()),
+            });
+        }
     }
 }

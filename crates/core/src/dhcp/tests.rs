@@ -26,8 +26,25 @@ fn subnet(range: (&str, &str)) -> Subnet {
         valid_lifetime: Duration::from_secs(4000),
         renew_time: Duration::from_secs(1000),
         rebind_time: Duration::from_secs(2000),
-        dns_servers: vec!["2001:db8::53".parse().unwrap()],
-        domain_search: vec![DomainName::from_text("example.org", true).unwrap()],
+        options: vec![
+            crate::config::OptionConfig {
+                code: duet_wire::option::code::DNS_SERVERS,
+                data: "2001:db8::53"
+                    .parse::<std::net::Ipv6Addr>()
+                    .unwrap()
+                    .octets()
+                    .to_vec(),
+                always_send: false,
+            },
+            crate::config::OptionConfig {
+                code: duet_wire::option::code::DOMAIN_LIST,
+                data: duet_wire::DomainName::from_text("example.org", true)
+                    .unwrap()
+                    .as_bytes()
+                    .to_vec(),
+                always_send: false,
+            },
+        ],
         preference: 7,
         rapid_commit: true,
         relationship: None,
@@ -176,6 +193,67 @@ fn acquire(srv: &mut Dhcpv6Server, n: u8) -> Ipv6Addr {
     ));
     assert_eq!(r.changes.len(), 1);
     addrs_of(&ia_na_of(&rep))[0].0
+}
+
+/// RFC 8415 §21.7: what the ORO asks for, plus what is configured
+/// `always-send`; nothing else. The bytes are the configured ones.
+#[test]
+fn configured_options_follow_the_oro_or_always_send() {
+    let mut s = subnet(("2001:db8:1::100", "2001:db8:1::1ff"));
+    s.options = vec![
+        crate::config::OptionConfig {
+            code: 31,
+            data: "2001:db8::123"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+                .to_vec(),
+            always_send: false,
+        },
+        crate::config::OptionConfig {
+            code: 65000,
+            data: vec![1, 2, 3],
+            always_send: true,
+        },
+        crate::config::OptionConfig {
+            code: duet_wire::option::code::INFORMATION_REFRESH_TIME,
+            data: 7200u32.to_be_bytes().to_vec(),
+            always_send: false,
+        },
+    ];
+    let mut srv = server_with(s);
+    let unknown = |m: &ClientMessage<'_>, c: u16| {
+        m.options.iter().find_map(|o| match o {
+            DhcpOption::Unknown { code, data } if *code == c => Some(data.to_vec()),
+            _ => None,
+        })
+    };
+    let m = Msg::new(MessageType::Solicit, 1)
+        .ia_na(1, &[])
+        .opt(DhcpOption::Oro(vec![31]));
+    let (adv, _) = reply(send(&mut srv, &m, NOW));
+    assert_eq!(unknown(&adv, 31).unwrap().len(), 16);
+    assert_eq!(unknown(&adv, 65000), Some(vec![1, 2, 3]), "always sent");
+    assert!(
+        !adv.options.iter().any(|o| matches!(o, DhcpOption::DnsServers(_))),
+        "not asked for"
+    );
+    let m = Msg::new(MessageType::Solicit, 2).ia_na(1, &[]);
+    let (adv, _) = reply(send(&mut srv, &m, NOW));
+    assert_eq!(unknown(&adv, 31), None, "no ORO");
+    assert_eq!(unknown(&adv, 65000), Some(vec![1, 2, 3]));
+    // The configured refresh time replaces the server-wide one, once.
+    let m = Msg::new(MessageType::InformationRequest, 3).opt(DhcpOption::Oro(vec![32]));
+    let (rep, _) = reply(send(&mut srv, &m, NOW));
+    let irt: Vec<u32> = rep
+        .options
+        .iter()
+        .filter_map(|o| match o {
+            DhcpOption::InformationRefreshTime(t) => Some(*t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(irt, vec![7200]);
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //! commit plan.
 
 use super::commit::CommitPlan;
-use crate::config::{Config, ConfigError};
+use crate::config::{options, Config, ConfigError, OptionConfig};
 use crate::dhcp::{ServerOptions, Subnet};
 use crate::failover::EndpointConfig;
+use duet_wire::option::code;
 use duet_wire::DomainName;
 use std::time::Duration;
 
@@ -44,16 +45,29 @@ impl NodeConfig {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let domain_search = s
-                    .domain_search
-                    .iter()
-                    .map(|d| {
-                        DomainName::from_text(d, true).map_err(|e| ConfigError {
+                let mut own = s.options.clone();
+                if !s.dns_servers.is_empty() {
+                    own.push(OptionConfig {
+                        code: code::DNS_SERVERS,
+                        data: s.dns_servers.iter().flat_map(|a| a.octets()).collect(),
+                        always_send: false,
+                    });
+                }
+                if !s.domain_search.is_empty() {
+                    let mut data = Vec::new();
+                    for d in &s.domain_search {
+                        let n = DomainName::from_text(d, true).map_err(|e| ConfigError {
                             path: format!("subnet[{i}].domain-search"),
                             message: format!("{d}: {e}"),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
+                        })?;
+                        data.extend_from_slice(n.as_bytes());
+                    }
+                    own.push(OptionConfig {
+                        code: code::DOMAIN_LIST,
+                        data,
+                        always_send: false,
+                    });
+                }
                 Ok(Subnet {
                     prefix: s.prefix,
                     interface: s.interface.clone(),
@@ -67,8 +81,7 @@ impl NodeConfig {
                     valid_lifetime: s.valid_lifetime,
                     renew_time: s.renew_time,
                     rebind_time: s.rebind_time,
-                    dns_servers: s.dns_servers.clone(),
-                    domain_search,
+                    options: options::merge(&own, &cfg.options),
                     preference: s.preference,
                     rapid_commit: s.rapid_commit,
                     relationship: s
