@@ -37,6 +37,7 @@ fn server() -> Dhcpv6Server {
         preference: 0,
         rapid_commit: false,
         relationship: None,
+        reservations: vec![],
     };
     Dhcpv6Server::new(
         Duid::new(vec![0, 2, 0, 0, 0, 9, 1, 2, 3]).unwrap(),

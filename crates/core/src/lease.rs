@@ -13,7 +13,7 @@ use crate::net::Ipv6Prefix;
 use crate::time::UnixTime;
 use duet_wire::BindingStatus;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::net::Ipv6Addr;
 
@@ -278,6 +278,9 @@ pub struct LeaseDb {
     timers: BTreeSet<(UnixTime, LeaseKey)>,
     ranges: Vec<AddressRangeSet>,
     pd_pools: Vec<PrefixPoolSet>,
+    /// Host reservations: never free space, whatever their record says
+    /// (only their owner gets them, by name, not from the free search).
+    reserved: HashSet<LeaseKey>,
 }
 
 /// Records `key` under binding `b` (the key is cloned only for a binding
@@ -314,7 +317,36 @@ impl LeaseDb {
             timers: BTreeSet::new(),
             ranges: ranges.iter().map(|&(s, e)| AddressRangeSet::new(s, e)).collect(),
             pd_pools: pd_pools.iter().map(|&(p, l)| PrefixPoolSet::new(p, l)).collect(),
+            reserved: HashSet::new(),
         }
+    }
+
+    /// Takes reserved addresses and prefixes out of the free space for
+    /// good: the free search never offers them; their owner gets them by
+    /// name. Keys outside every pool are ignored (the configuration puts
+    /// reservations inside the pools).
+    pub fn reserve(&mut self, keys: impl IntoIterator<Item = LeaseKey>) {
+        for key in keys {
+            match self.pool_of(&key) {
+                Some(PoolRef::Range(i)) => {
+                    if let Some(r) = self.ranges.get_mut(i) {
+                        r.take(key.prefix.addr());
+                    }
+                }
+                Some(PoolRef::Pd(i)) => {
+                    if let Some(p) = self.pd_pools.get_mut(i) {
+                        p.take(&key.prefix);
+                    }
+                }
+                None => continue,
+            }
+            self.reserved.insert(key);
+        }
+    }
+
+    /// Whether `key` is a host reservation.
+    pub fn is_reserved(&self, key: &LeaseKey) -> bool {
+        self.reserved.contains(key)
     }
 
     fn pool_of(&self, key: &LeaseKey) -> Option<PoolRef> {
@@ -418,6 +450,9 @@ impl LeaseDb {
                 }
                 self.leases.insert(key, lease);
             }
+        }
+        if self.reserved.contains(&key) {
+            return Ok(());
         }
         match pool {
             PoolRef::Range(i) => {

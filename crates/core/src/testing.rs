@@ -43,6 +43,7 @@ pub(crate) fn subnet(rel: Option<usize>) -> Subnet {
         renew_time: Duration::from_secs(1000),
         rebind_time: Duration::from_secs(1600),
         options: vec![],
+        reservations: vec![],
         preference: 0,
         rapid_commit: true,
         relationship: rel,

@@ -52,6 +52,7 @@ pub fn subnet(s: &Scenario) -> Subnet {
         preference: 0,
         rapid_commit: false,
         relationship: Some(0),
+        reservations: vec![],
     }
 }
 

@@ -38,6 +38,11 @@ impl Errors {
         self.removed.contains(path)
     }
 
+    /// How many errors were recorded so far.
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
+
     /// Whether any error was recorded.
     pub(super) fn is_empty(&self) -> bool {
         self.list.is_empty()

@@ -41,6 +41,7 @@
 //! | `subnet[].rapid-commit` | false | honour Rapid Commit (RFC 8415 §21.14) |
 //! | `subnet[].options` | `[]` | the subnet's options (below); they win over top-level ones with the same code |
 //! | `options` | `[]` | top-level `[[options]]`: options for every subnet that does not set the same one |
+//! | `subnet[].reservations` | `[]` | host reservations: `{ duid = "00:03:…" \| hw-address = "02:00:…", addresses = […], prefixes = […], options = […] }`; addresses inside the subnet's pools, prefixes delegated prefixes of its pd-pools, each reserved once; only their client gets them (one per IA, in order); its options win over the subnet's |
 //! | `failover[].name` | required | relationship name (OPTION_F_RELATIONSHIP_NAME, RFC 8156 §5.5.14), same on both partners |
 //! | `failover[].role` | required | `primary` or `secondary` |
 //! | `failover[].listen` | required | local address for the partner link; port defaults to 647 |
@@ -106,6 +107,7 @@
 
 mod document;
 pub mod options;
+mod reservations;
 mod validate;
 mod wire;
 
@@ -293,6 +295,48 @@ pub struct SubnetConfig {
     pub rapid_commit: bool,
     /// `options` (default none): the subnet's own options; they win over
     /// the top-level ones with the same code.
+    pub options: Vec<OptionConfig>,
+    /// `reservations` (default none): host reservations. Their addresses
+    /// and prefixes are unique in the whole configuration, each inside one
+    /// of this subnet's pools (never handed to another client).
+    pub reservations: Vec<ReservationConfig>,
+}
+
+/// How a reservation recognises its client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClientIdentifier {
+    /// `duid`: the client's DUID (OPTION_CLIENTID), bytes.
+    Duid(Vec<u8>),
+    /// `hw-address`: the client's link-layer address, from a DUID-LLT or
+    /// DUID-LL (RFC 8415 §11.2, §11.4) or from the Client Link-Layer
+    /// Address option a relay adds (RFC 6939).
+    HwAddress(Vec<u8>),
+}
+
+impl fmt::Display for ClientIdentifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, bytes) = match self {
+            ClientIdentifier::Duid(b) => ("duid", b),
+            ClientIdentifier::HwAddress(b) => ("hw-address", b),
+        };
+        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        write!(f, "{name} {}", hex.join(":"))
+    }
+}
+
+/// One entry of `subnet.reservations`: a client and what it always gets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReservationConfig {
+    /// `duid` or `hw-address` (exactly one).
+    pub client: ClientIdentifier,
+    /// `addresses` (default none): one per IA_NA the client asks for, in
+    /// order.
+    pub addresses: Vec<Ipv6Addr>,
+    /// `prefixes` (default none): one per IA_PD, in order; each a
+    /// delegable prefix of one of the subnet's `pd-pools`.
+    pub prefixes: Vec<Ipv6Prefix>,
+    /// `options` (default none): win over the subnet's and the top-level
+    /// ones.
     pub options: Vec<OptionConfig>,
 }
 

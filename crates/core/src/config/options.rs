@@ -444,19 +444,7 @@ fn raw_value(
 ) -> Option<Vec<u8>> {
     match (hex, text, addresses) {
         (Some(h), None, None) => {
-            let digits: String = h.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
-            let bytes: Option<Vec<u8>> = (digits.len() % 2 == 0)
-                .then(|| {
-                    (0..digits.len())
-                        .step_by(2)
-                        .map(|i| {
-                            digits
-                                .get(i..i.saturating_add(2))
-                                .and_then(|b| u8::from_str_radix(b, 16).ok())
-                        })
-                        .collect()
-                })
-                .flatten();
+            let bytes = hex_bytes(h);
             if bytes.is_none() {
                 e.push(
                     format!("{path}.hex"),
@@ -485,6 +473,23 @@ fn raw_value(
             None
         }
     }
+}
+
+/// Hex bytes, with `:`, `-`, spaces or nothing between them (an empty
+/// text is no bytes).
+pub(super) fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    let digits: String = text.chars().filter(|c| !matches!(c, ':' | '-' | ' ')).collect();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| {
+            digits
+                .get(i..i.saturating_add(2))
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect()
 }
 
 /// The options a subnet sends: its own, then the global ones it does not

@@ -1538,3 +1538,118 @@ fn a_bad_top_level_option_is_named() {
     ]);
     assert!(e.starts_with("options[0].value: "), "{e}");
 }
+
+// ------------------------------------------------------------- reservations
+
+const POOLS: &str = r#"["2001:db8:1::100-2001:db8:1::1ff"]"#;
+const PD: &str = r#"[{ prefix = "2001:db8:8000::/48", delegated-length = 56 }]"#;
+
+fn reserving(res: &str) -> Vec<String> {
+    vec![
+        server(&[]),
+        subnet(&[
+            ("pools", Some(POOLS)),
+            ("pd-pools", Some(PD)),
+            ("reservations", Some(res)),
+        ]),
+    ]
+}
+
+#[test]
+fn reservations_by_duid_and_hw_address() {
+    let c = ok(&reserving(
+        r#"[
+  { duid = "00:03:00:01:02:00:00:00:00:05", addresses = ["2001:db8:1::105"], prefixes = ["2001:db8:8000:500::/56"],
+    options = [{ name = "sntp-servers", value = ["2001:db8::5"] }] },
+  { hw-address = "02-00-00-00-00-06", addresses = ["2001:db8:1::106", "2001:db8:1::107"] },
+]"#,
+    ));
+    let r = &c.subnets[0].reservations;
+    assert_eq!(
+        r[0].client,
+        ClientIdentifier::Duid(vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 5])
+    );
+    assert_eq!(r[0].addresses, vec![a("2001:db8:1::105")]);
+    assert_eq!(r[0].prefixes, vec![p("2001:db8:8000:500::/56")]);
+    assert_eq!(r[0].options[0].code, 31);
+    assert_eq!(r[1].client, ClientIdentifier::HwAddress(vec![2, 0, 0, 0, 0, 6]));
+    assert_eq!(r[1].addresses.len(), 2);
+}
+
+#[test]
+fn bad_reservations_are_named_by_their_path() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#"[{ duid = "zz", addresses = ["2001:db8:1::105"] }]"#,
+            "subnet[0].reservations[0].duid",
+            "not a DUID",
+        ),
+        (
+            r#"[{ hw-address = "02:00", duid = "000300010200", addresses = ["2001:db8:1::105"] }]"#,
+            "subnet[0].reservations[0]",
+            "not both",
+        ),
+        (
+            r#"[{ addresses = ["2001:db8:1::105"] }]"#,
+            "subnet[0].reservations[0].duid",
+            "missing",
+        ),
+        (
+            r#"[{ duid = "000300010200" }]"#,
+            "subnet[0].reservations[0]",
+            "reserves nothing",
+        ),
+        (
+            r#"[{ duid = "000300010200", addresses = ["2001:db8:2::1"] }]"#,
+            "subnet[0].reservations[0].addresses[0]",
+            "outside the subnet",
+        ),
+        (
+            r#"[{ duid = "000300010200", addresses = ["2001:db8:1::5"] }]"#,
+            "subnet[0].reservations[0].addresses[0]",
+            "none of the subnet's pools",
+        ),
+        (
+            r#"[{ duid = "000300010200", prefixes = ["2001:db8:8000:500::/60"] }]"#,
+            "subnet[0].reservations[0].prefixes[0]",
+            "delegated-length",
+        ),
+        (
+            r#"[{ duid = "000300010200", prefixes = ["2001:db8:9000::/56"] }]"#,
+            "subnet[0].reservations[0].prefixes[0]",
+            "pd-pools",
+        ),
+        (
+            r#"[{ duid = "000300010200", addresses = ["2001:db8:1::105", "2001:db8:1::105"] }]"#,
+            "subnet[0].reservations[0].addresses[1]",
+            "twice",
+        ),
+        (
+            r#"[{ duid = "000300010200", addresses = ["2001:db8:1::105"] }, { duid = "00:03:00:01:02:00", addresses = ["2001:db8:1::106"] }]"#,
+            "subnet[0].reservations[1]",
+            "already reserved at subnet[0].reservations[0]",
+        ),
+        (
+            r#"[{ duid = "000300010200", addresses = ["2001:db8:1::105"] }, { duid = "000300010201", addresses = ["2001:db8:1::105"] }]"#,
+            "subnet[0].reservations[1]",
+            "2001:db8:1::105 is already reserved at subnet[0].reservations[0]",
+        ),
+        (
+            r#"[{ duid = "000300010200", addresses = ["2001:db8:1::105"], color = 1 }]"#,
+            "subnet[0].reservations[0].color",
+            "unknown key",
+        ),
+        (
+            r#"[{ duid = "000300010200", options = [{ name = "sol-max-rt", value = 1 }] }]"#,
+            "subnet[0].reservations[0].options[0].value",
+            "from 60",
+        ),
+    ];
+    for (value, path, message) in cases {
+        let e = only_error(&reserving(value));
+        assert!(
+            e.starts_with(&format!("{path}: ")) && e.contains(message),
+            "{value}\n  expected {path}: …{message}…\n  got {e}"
+        );
+    }
+}

@@ -10,8 +10,8 @@
 use super::document::{Errors, Sections};
 use super::wire::{ControlWire, FailoverWire, OptionWire, PdPoolWire, Secs, ServerWire, SubnetWire, TlsWire};
 use super::{
-    AddressRange, Config, ControlConfig, OptionConfig, PdPoolConfig, RelationshipConfig, Role, ServerConfig,
-    SubnetConfig, TlsConfig, DEFAULT_BATCH_MAX, DEFAULT_COMMIT_WINDOW, DEFAULT_KEEPALIVE,
+    AddressRange, Config, ControlConfig, OptionConfig, PdPoolConfig, RelationshipConfig, ReservationConfig,
+    Role, ServerConfig, SubnetConfig, TlsConfig, DEFAULT_BATCH_MAX, DEFAULT_COMMIT_WINDOW, DEFAULT_KEEPALIVE,
     DEFAULT_MAX_UNACKED_BNDUPD, DEFAULT_MCLT, DEFAULT_PREFERRED_LIFETIME, DEFAULT_PREFIX_SPLIT,
     DEFAULT_QUEUE_SIZE, DEFAULT_REBIND_TIME, DEFAULT_RENEW_TIME, DEFAULT_RESCUE_AFTER, DEFAULT_SEND_BURST,
     DEFAULT_SEND_RATE, DEFAULT_VALID_LIFETIME, DHCP_SERVER_PORT, FAILOVER_PORT, MAX_RESCUE_AFTER,
@@ -70,6 +70,17 @@ pub(super) fn validate(s: Sections, base: &Path, e: &mut Errors) -> Option<Confi
 
     let options = super::options::options("options", &s.options, e);
 
+    let reserved: Vec<(String, &ReservationConfig)> = subnets
+        .iter()
+        .flatten()
+        .flat_map(|d| {
+            d.reservations
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("{}.reservations[{i}]", d.path), r))
+        })
+        .collect();
+    super::reservations::check_unique(&reserved, e);
     check_subnet_overlaps(&subnets, e);
     check_pool_overlaps(&subnets, e);
     check_pd_pool_overlaps(&subnets, e);
@@ -424,6 +435,7 @@ struct SubnetDraft {
     preference: u8,
     rapid_commit: bool,
     options: Vec<OptionConfig>,
+    reservations: Vec<ReservationConfig>,
 }
 
 impl SubnetDraft {
@@ -443,6 +455,7 @@ impl SubnetDraft {
             preference: self.preference,
             rapid_commit: self.rapid_commit,
             options: self.options,
+            reservations: self.reservations,
         })
     }
 }
@@ -465,14 +478,14 @@ fn subnet(path: &str, w: &SubnetWire, e: &mut Errors) -> SubnetDraft {
         }
     });
 
-    let pools = w
+    let pools: Vec<Option<AddressRange>> = w
         .pools
         .iter()
         .flatten()
         .enumerate()
         .map(|(j, text)| pool(&format!("{path}.pools[{j}]"), text, prefix, e))
         .collect();
-    let pd_pools = w
+    let pd_pools: Vec<Option<PdPoolConfig>> = w
         .pd_pools
         .iter()
         .flatten()
@@ -505,6 +518,14 @@ fn subnet(path: &str, w: &SubnetWire, e: &mut Errors) -> SubnetDraft {
         }
     }
 
+    let reservations = super::reservations::reservations(
+        &format!("{path}.reservations"),
+        w.reservations.as_deref().unwrap_or_default(),
+        prefix,
+        &pools,
+        &pd_pools,
+        e,
+    );
     let list: Vec<Option<OptionWire>> = w.options.iter().flatten().map(|o| Some(o.clone())).collect();
     let options = super::options::options(&format!("{path}.options"), &list, e);
     // The `dns-servers` and `domain-search` keys are the subnet's options
@@ -565,6 +586,7 @@ fn subnet(path: &str, w: &SubnetWire, e: &mut Errors) -> SubnetDraft {
         preference,
         rapid_commit: w.rapid_commit.unwrap_or(false),
         options,
+        reservations,
     }
 }
 

@@ -74,6 +74,18 @@ pub(super) struct SubnetWire {
     pub(super) preference: Option<u64>,
     pub(super) rapid_commit: Option<bool>,
     pub(super) options: Option<Vec<OptionWire>>,
+    pub(super) reservations: Option<Vec<ReservationWire>>,
+}
+
+/// One entry of `subnet.reservations`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct ReservationWire {
+    pub(super) duid: Option<String>,
+    pub(super) hw_address: Option<String>,
+    pub(super) addresses: Option<Vec<String>>,
+    pub(super) prefixes: Option<Vec<String>>,
+    pub(super) options: Option<Vec<OptionWire>>,
 }
 
 /// One entry of `options` (top level, subnet, reservation): a named

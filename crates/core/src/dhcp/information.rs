@@ -16,11 +16,13 @@ const IRT_MINIMUM: Duration = Duration::from_secs(600);
 pub(super) fn information_reply(srv: &Dhcpv6Server, ctx: &Ctx<'_, '_>) -> ClientMessage<'static> {
     let mut reply = reply_base(srv.duid(), ctx.client, MessageType::Reply);
     let subnet = srv.subnet(ctx.subnet).map(|s| &s.cfg);
-    add_config_options(&mut reply, ctx.client, subnet);
+    add_config_options(&mut reply, ctx.client, subnet, ctx.reservation);
     // A configured `information-refresh-time` (checked ≥ IRT_MINIMUM at
     // load) replaces the server-wide one.
-    let configured =
-        subnet.is_some_and(|s| s.options.iter().any(|o| o.code == code::INFORMATION_REFRESH_TIME));
+    let configured = reply
+        .options
+        .iter()
+        .any(|o| o.code() == code::INFORMATION_REFRESH_TIME);
     if !configured && requested(ctx.client).contains(&code::INFORMATION_REFRESH_TIME) {
         let irt = srv.options.information_refresh_time.max(IRT_MINIMUM);
         reply

@@ -38,13 +38,15 @@ mod validate;
 
 pub use ia::{MAX_IAS_ANSWERED, MAX_IAS_SERVED, MAX_LEASES_PER_IA};
 
+use crate::config::ClientIdentifier;
 use crate::lease::{Lease, LeaseDb, LeaseKey, LeaseState};
 use crate::net::Ipv6Prefix;
 use crate::policy::{LeasePolicy, Retire, Standalone, StateTimeout};
 use crate::time::UnixTime;
-use duet_wire::{DecodeError, Duid, MessageType};
+use duet_wire::{DecodeError, DhcpOption, Duid, MessageType, RelayMessage};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::time::Duration;
@@ -76,6 +78,10 @@ pub struct Subnet {
     /// The configuration options this subnet's clients get (its own, then
     /// the top-level ones it does not set; `config::options::merge`).
     pub options: Vec<crate::config::OptionConfig>,
+    /// Host reservations: addresses and prefixes inside this subnet's
+    /// pools that only their client gets, and that client's options
+    /// (already merged with [`Subnet::options`]).
+    pub reservations: Vec<crate::config::ReservationConfig>,
     /// OPTION_PREFERENCE value for Advertise (§21.8); 0 = omit.
     pub preference: u8,
     /// Whether Solicit with Rapid Commit is answered with a committed Reply.
@@ -227,7 +233,13 @@ pub struct Dhcpv6Server {
     db: LeaseDb,
     rng: ChaCha8Rng,
     options: ServerOptions,
+    /// Every reserved address and prefix: its (subnet, reservation).
+    reserved_owner: HashMap<LeaseKey, (usize, usize)>,
 }
+
+/// OPTION_CLIENT_LINKLAYER_ADDR (RFC 6939): link-layer type (2 bytes),
+/// then the client's link-layer address, added by a relay.
+const CLIENT_LINKLAYER_ADDR: u16 = 79;
 
 #[derive(Debug)]
 struct SubnetState {
@@ -236,6 +248,8 @@ struct SubnetState {
     ranges: Vec<usize>,
     pd_pools: Vec<usize>,
     counters: SubnetCounters,
+    /// Reservation index by client identifier.
+    reserved_for: HashMap<ClientIdentifier, usize>,
 }
 
 /// What one subnet's clients sent and got, since the server started.
@@ -279,21 +293,126 @@ impl Dhcpv6Server {
                         pd_pools.len().saturating_sub(1)
                     })
                     .collect();
+                let reserved_for = cfg
+                    .reservations
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.client.clone(), i))
+                    .collect();
                 SubnetState {
                     cfg,
                     ranges: r,
                     pd_pools: p,
                     counters: SubnetCounters::default(),
+                    reserved_for,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut db = LeaseDb::new(&ranges, &pd_pools);
+        let mut owners = HashMap::new();
+        for (si, s) in subnets.iter().enumerate() {
+            for (ri, r) in s.cfg.reservations.iter().enumerate() {
+                let keys = r
+                    .addresses
+                    .iter()
+                    .map(|a| LeaseKey::address(*a))
+                    .chain(r.prefixes.iter().map(|p| LeaseKey::prefix(*p)));
+                for k in keys {
+                    owners.insert(k, (si, ri));
+                }
+            }
+        }
+        db.reserve(owners.keys().copied());
         Dhcpv6Server {
             duid,
             subnets,
-            db: LeaseDb::new(&ranges, &pd_pools),
+            db,
             rng: ChaCha8Rng::seed_from_u64(seed),
             options,
+            reserved_owner: owners,
         }
+    }
+
+    /// Whether `key` is reserved, for a client other than this message's.
+    fn reserved_for_another(&self, ctx: &process::Ctx<'_, '_>, key: &LeaseKey) -> bool {
+        self.reserved_owner
+            .get(key)
+            .is_some_and(|&(s, r)| ctx.subnet != Some(s) || ctx.reservation != Some(r))
+    }
+
+    /// Reserved addresses and prefixes that a lease in the table binds to
+    /// another client (granted before the reservation was configured): the
+    /// lease, and the reservation's client. Each is resolved as it goes:
+    /// the holder's next Renew or Rebind gets it with lifetimes 0 and the
+    /// owner gets it once that lease has ended (docs/operations.md).
+    pub fn reservation_conflicts(&self, now: UnixTime) -> Vec<(&Lease, &ClientIdentifier)> {
+        let mut out = Vec::new();
+        for (key, &(s, r)) in &self.reserved_owner {
+            let (Some(lease), Some(res)) = (
+                self.db.get(key),
+                self.subnets.get(s).and_then(|s| s.cfg.reservations.get(r)),
+            ) else {
+                continue;
+            };
+            let owner = lease.binding.as_ref().is_some_and(|b| match &res.client {
+                ClientIdentifier::Duid(d) => &b.duid == d,
+                // A link-layer reservation: the holder's DUID-LL/LLT says.
+                ClientIdentifier::HwAddress(hw) => b.duid.ends_with(hw),
+            });
+            if lease.state == LeaseState::Active && lease.active_end() > now && !owner {
+                out.push((lease, &res.client));
+            }
+        }
+        out.sort_by_key(|(l, _)| l.key);
+        out
+    }
+
+    /// The client's reserved leases of `kind`, in configuration order.
+    fn reserved_leases(&self, ctx: &process::Ctx<'_, '_>, kind: crate::lease::LeaseKind) -> Vec<LeaseKey> {
+        let Some(r) = ctx
+            .reservation
+            .and_then(|i| self.subnet(ctx.subnet)?.cfg.reservations.get(i))
+        else {
+            return Vec::new();
+        };
+        match kind {
+            crate::lease::LeaseKind::Na => r.addresses.iter().map(|a| LeaseKey::address(*a)).collect(),
+            crate::lease::LeaseKind::Pd => r.prefixes.iter().map(|p| LeaseKey::prefix(*p)).collect(),
+        }
+    }
+
+    /// The reservation of subnet `subnet` for this client: by DUID, else by
+    /// link-layer address — from a DUID-LLT or DUID-LL (RFC 8415 §11.2,
+    /// §11.4), or from a relay's Client Link-Layer Address option (RFC
+    /// 6939).
+    fn reservation_for(
+        &self,
+        subnet: Option<usize>,
+        duid: &[u8],
+        relays: &[&RelayMessage<'_>],
+    ) -> Option<usize> {
+        let s = self.subnet(subnet)?;
+        if s.reserved_for.is_empty() {
+            return None;
+        }
+        if let Some(i) = s.reserved_for.get(&ClientIdentifier::Duid(duid.to_vec())) {
+            return Some(*i);
+        }
+        let from_duid = match duid {
+            [0, 1, _, _, _, _, _, _, ll @ ..] | [0, 3, _, _, ll @ ..] if !ll.is_empty() => Some(ll),
+            _ => None,
+        };
+        let from_relay = relays.iter().find_map(|r| {
+            r.options.iter().find_map(|o| match o {
+                DhcpOption::Unknown { code, data } if *code == CLIENT_LINKLAYER_ADDR => data.get(2..),
+                _ => None,
+            })
+        });
+        from_duid
+            .into_iter()
+            .chain(from_relay)
+            .find_map(|ll| s.reserved_for.get(&ClientIdentifier::HwAddress(ll.to_vec())))
+            .copied()
     }
 
     /// Subnet `i`, if any.

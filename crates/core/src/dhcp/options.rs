@@ -19,15 +19,20 @@ pub(super) fn requested(client: &ClientMessage<'_>) -> Vec<u16> {
         .unwrap_or_default()
 }
 
-/// The subnet's configured options the client asked for in its ORO, and
-/// those sent always.
+/// The configured options the client asked for in its ORO, and those sent
+/// always: its reservation's (merged with the subnet's at load), else the
+/// subnet's.
 pub(super) fn add_config_options(
     reply: &mut ClientMessage<'static>,
     client: &ClientMessage<'_>,
     subnet: Option<&Subnet>,
+    reservation: Option<usize>,
 ) {
     let Some(s) = subnet else { return };
-    add_options(reply, &requested(client), &s.options);
+    let options = reservation
+        .and_then(|i| s.reservations.get(i))
+        .map_or(&s.options, |r| &r.options);
+    add_options(reply, &requested(client), options);
 }
 
 /// `options` filtered by the ORO `oro` (or `always-send`), appended to

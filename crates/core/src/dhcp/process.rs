@@ -37,6 +37,9 @@ pub(super) struct Ctx<'p, 'm> {
     pub(super) subnet: Option<usize>,
     /// The relationship sharing that subnet's pools.
     pub(super) rel: Option<usize>,
+    /// The client's host reservation in that subnet (an index into its
+    /// `reservations`).
+    pub(super) reservation: Option<usize>,
     pub(super) policy: &'p dyn LeasePolicy,
 }
 
@@ -185,14 +188,16 @@ fn process(
             _ => return Err(Discard::Unresponsive),
         }
     }
+    let duid = client
+        .options
+        .client_id()
+        .map(|d| d.as_bytes().to_vec())
+        .unwrap_or_default();
     let ctx = Ctx {
         now,
         client,
-        duid: client
-            .options
-            .client_id()
-            .map(|d| d.as_bytes().to_vec())
-            .unwrap_or_default(),
+        reservation: srv.reservation_for(subnet, &duid, relays),
+        duid,
         subnet,
         rel,
         policy,

@@ -40,6 +40,13 @@ pub(super) fn extend(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, rebind: bool) ->
             .take(MAX_LEASES_PER_IA)
             .collect();
         for key in &owned {
+            // Reserved for another client since it was given (a
+            // reservation added to the configuration): not extended; the
+            // client drops it and asks for another (§18.3.4).
+            if srv.reserved_for_another(ctx, key) {
+                out.grants.push(Grant::withdrawn(*key, ctx.now));
+                continue;
+            }
             if let Some((preferred_until, valid_until)) = srv.lifetimes(ctx, key, &bk) {
                 out.grants.push(Grant {
                     key: *key,
@@ -76,6 +83,11 @@ pub(super) fn extend(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, rebind: bool) ->
     }
     let mut reply = reply_base(srv.duid(), ctx.client, MessageType::Reply);
     let changes = srv.finish(ctx, &mut reply, ias, true);
-    add_config_options(&mut reply, ctx.client, srv.subnet(ctx.subnet).map(|s| &s.cfg));
+    add_config_options(
+        &mut reply,
+        ctx.client,
+        srv.subnet(ctx.subnet).map(|s| &s.cfg),
+        ctx.reservation,
+    );
     Ok((reply, changes))
 }

@@ -97,7 +97,7 @@ pub(super) fn assign(srv: &mut Dhcpv6Server, ctx: &Ctx<'_, '_>, mode: Mode) -> P
     if mode == Mode::RapidCommit {
         reply.options.push(DhcpOption::RapidCommit);
     }
-    add_config_options(&mut reply, ctx.client, subnet);
+    add_config_options(&mut reply, ctx.client, subnet, ctx.reservation);
     Ok((reply, changes))
 }
 
@@ -166,6 +166,27 @@ impl Dhcpv6Server {
         }
     }
 
+    /// Whether reserved `key` may go to its owner's binding `bk` now: no
+    /// record, a free one, its own, or one that ended and may be reused
+    /// (RFC 8156's rules for a lease a previous client held).
+    fn may_take_reserved(&self, ctx: &Ctx<'_, '_>, key: &LeaseKey, bk: &BindingKey) -> bool {
+        let Some(lease) = self.db.get(key) else {
+            return true;
+        };
+        if lease.is_active_for(bk, ctx.now) || lease.state.is_available() {
+            return true;
+        }
+        if lease.state == crate::lease::LeaseState::Active {
+            // Another binding holds it (another IA of this client, or a
+            // client that had it before the reservation).
+            return false;
+        }
+        match ctx.rel {
+            Some(r) => ctx.policy.may_reuse(r, lease, bk, ctx.now),
+            None => Standalone::default().may_reuse(0, lease, bk, ctx.now),
+        }
+    }
+
     /// Picks an address (IA_NA) or a delegated prefix (IA_PD) for `bk`
     /// (§18.3.2, §13.1, §13.3): the binding's own lease, a usable hint, the
     /// lease this binding held last, then free space at random (addresses
@@ -182,12 +203,29 @@ impl Dhcpv6Server {
         taken: &[LeaseKey],
     ) -> Option<LeaseKey> {
         let s = self.subnet(ctx.subnet)?;
-        let mine = |k: &LeaseKey| k.kind == kind && !taken.contains(k) && in_subnet(self, s, k);
+        let mine = |k: &LeaseKey| {
+            k.kind == kind
+                && !taken.contains(k)
+                && in_subnet(self, s, k)
+                && !self.reserved_for_another(ctx, k)
+        };
         if let Some(k) = self
             .db
             .of_binding(bk)
             .find(|l| l.is_active_for(bk, ctx.now) && mine(&l.key))
             .map(|l| l.key)
+        {
+            return Some(k);
+        }
+        // The client's host reservation, whatever the pool halves say: only
+        // this client ever gets it, so either partner may give it
+        // (docs/failover.md, "host reservations"). One per IA, in order;
+        // one held by another of its IAs, or still by a previous client,
+        // is skipped.
+        if let Some(k) = self
+            .reserved_leases(ctx, kind)
+            .into_iter()
+            .find(|k| !taken.contains(k) && self.may_take_reserved(ctx, k, bk))
         {
             return Some(k);
         }

@@ -48,6 +48,7 @@ fn subnet(range: (&str, &str)) -> Subnet {
         preference: 7,
         rapid_commit: true,
         relationship: None,
+        reservations: vec![],
     }
 }
 
@@ -1095,5 +1096,159 @@ fn a_reply_that_does_not_fit_leaves_no_trace() {
     assert_eq!(
         srv.db().ranges()[0].free_in_class(0) + srv.db().ranges()[0].free_in_class(1),
         256
+    );
+}
+
+// ---- host reservations -------------------------------------------------------
+
+fn reserved_subnet() -> Subnet {
+    use crate::config::{ClientIdentifier, OptionConfig, ReservationConfig};
+    // Two addresses: ::100 reserved for client 5, ::101 dynamic.
+    let mut s = subnet(("2001:db8:1::100", "2001:db8:1::101"));
+    s.pd_pools = vec![("2001:db8:8000::/54".parse().unwrap(), 56)]; // 4 prefixes
+    s.reservations = vec![
+        ReservationConfig {
+            client: ClientIdentifier::Duid(client_duid(5).as_bytes().to_vec()),
+            addresses: vec!["2001:db8:1::100".parse().unwrap()],
+            prefixes: vec!["2001:db8:8000:300::/56".parse().unwrap()],
+            options: vec![OptionConfig {
+                code: 65000,
+                data: b"five".to_vec(),
+                always_send: true,
+            }],
+        },
+        ReservationConfig {
+            // client 6 by its link-layer address (its DUID is a DUID-LL)
+            client: ClientIdentifier::HwAddress(vec![2, 0, 0, 0, 0, 6]),
+            addresses: vec![],
+            prefixes: vec!["2001:db8:8000:200::/56".parse().unwrap()],
+            options: vec![],
+        },
+    ];
+    s
+}
+
+fn prefix_of(m: &ClientMessage<'_>) -> Option<Ipv6Prefix> {
+    m.options.iter().find_map(|o| match o {
+        DhcpOption::IaPd(pd) => pd.options.iter().find_map(|o| match o {
+            DhcpOption::IaPrefix(p) if p.valid_lifetime > 0 => Some(Ipv6Prefix::new(p.prefix, p.prefix_len)),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_reserved_address_and_prefix_go_to_their_owner_only() {
+    let mut srv = server_with(reserved_subnet());
+    // Client 1 takes the one dynamic address; client 2 then finds the pool
+    // full: the reserved address is never offered to it.
+    assert_eq!(
+        acquire(&mut srv, 1),
+        "2001:db8:1::101".parse::<Ipv6Addr>().unwrap()
+    );
+    for n in [2, 3] {
+        let m = Msg::new(MessageType::Solicit, n).ia_na(1, &["2001:db8:1::100".parse().unwrap()]);
+        let (adv, _) = reply(send(&mut srv, &m, NOW));
+        assert!(addrs_of(&ia_na_of(&adv)).is_empty(), "client {n}: {adv:?}");
+    }
+    // The owner gets its address and its prefix, and its own option.
+    let m = Msg::new(MessageType::Request, 5)
+        .server_id()
+        .ia_na(1, &[])
+        .ia_pd(2, Some((56, Ipv6Addr::UNSPECIFIED)));
+    let (rep, r) = reply(send(&mut srv, &m, NOW));
+    assert_eq!(
+        addrs_of(&ia_na_of(&rep))[0].0,
+        "2001:db8:1::100".parse::<Ipv6Addr>().unwrap()
+    );
+    assert_eq!(prefix_of(&rep), Some("2001:db8:8000:300::/56".parse().unwrap()));
+    assert_eq!(r.changes.len(), 2);
+    assert!(rep
+        .options
+        .iter()
+        .any(|o| matches!(o, DhcpOption::Unknown { code: 65000, data } if &data[..] == b"five")));
+    // Released and expired, still nobody else's.
+    let rel = Msg::new(MessageType::Release, 5)
+        .server_id()
+        .ia_na(1, &["2001:db8:1::100".parse().unwrap()]);
+    reply(send(&mut srv, &rel, NOW + Duration::from_secs(5)));
+    let later = NOW + Duration::from_secs(10_000);
+    for l in srv.handle_timeout(later, &Standalone::default(), 1000) {
+        srv.db_mut().upsert(l).unwrap();
+    }
+    // (client 1's lease has run out meanwhile: ::101 is free again.)
+    for n in [2, 3] {
+        let m = Msg::new(MessageType::Request, n)
+            .server_id()
+            .ia_na(1, &["2001:db8:1::100".parse().unwrap()]);
+        let (rep, _) = reply(send(&mut srv, &m, later));
+        let got: Vec<Ipv6Addr> = addrs_of(&ia_na_of(&rep)).iter().map(|a| a.0).collect();
+        assert!(
+            !got.contains(&"2001:db8:1::100".parse().unwrap()),
+            "client {n}: {got:?}"
+        );
+    }
+    // Dynamic prefixes skip both reserved ones: 2 of 4 are left.
+    for n in [7, 8] {
+        let m = Msg::new(MessageType::Request, n)
+            .server_id()
+            .ia_pd(1, Some((56, Ipv6Addr::UNSPECIFIED)));
+        let (rep, _) = reply(send(&mut srv, &m, later));
+        let p = prefix_of(&rep).unwrap();
+        assert!(
+            !["2001:db8:8000:200::/56", "2001:db8:8000:300::/56"].contains(&p.to_string().as_str()),
+            "{p}"
+        );
+    }
+    let m = Msg::new(MessageType::Request, 9)
+        .server_id()
+        .ia_pd(1, Some((56, Ipv6Addr::UNSPECIFIED)));
+    let (rep, _) = reply(send(&mut srv, &m, later));
+    assert_eq!(prefix_of(&rep), None, "pool full but for the reservations");
+}
+
+#[test]
+fn a_reservation_by_link_layer_address_matches_a_duid_ll() {
+    let mut srv = server_with(reserved_subnet());
+    let m = Msg::new(MessageType::Request, 6)
+        .server_id()
+        .ia_pd(1, Some((56, Ipv6Addr::UNSPECIFIED)));
+    let (rep, _) = reply(send(&mut srv, &m, NOW));
+    assert_eq!(prefix_of(&rep), Some("2001:db8:8000:200::/56".parse().unwrap()));
+}
+
+/// A lease given before its address was reserved for someone else is not
+/// extended: the holder's Renew gets it back with lifetimes 0.
+#[test]
+fn a_lease_that_conflicts_with_a_reservation_is_not_renewed() {
+    let mut plain = server_with(subnet(("2001:db8:1::100", "2001:db8:1::100")));
+    assert_eq!(
+        acquire(&mut plain, 1),
+        "2001:db8:1::100".parse::<Ipv6Addr>().unwrap()
+    );
+    let mut srv = server_with(reserved_subnet());
+    for l in plain.db().iter() {
+        srv.db_mut().upsert(l.clone()).unwrap();
+    }
+    let conflicts = srv.reservation_conflicts(NOW);
+    assert_eq!(conflicts.len(), 1, "reported at start");
+    assert_eq!(
+        conflicts[0].0.key,
+        LeaseKey::address("2001:db8:1::100".parse().unwrap())
+    );
+    let m = Msg::new(MessageType::Renew, 1)
+        .server_id()
+        .ia_na(1, &["2001:db8:1::100".parse().unwrap()]);
+    let (rep, _) = reply(send(&mut srv, &m, NOW + Duration::from_secs(100)));
+    let a = addrs_of(&ia_na_of(&rep));
+    assert_eq!(a, vec![("2001:db8:1::100".parse().unwrap(), 0, 0)]);
+    // The owner cannot have it while the other lease runs; it gets
+    // nothing else either (the other address is not reserved for it).
+    let m = Msg::new(MessageType::Solicit, 5).ia_na(1, &[]);
+    let (adv, _) = reply(send(&mut srv, &m, NOW + Duration::from_secs(100)));
+    assert_ne!(
+        addrs_of(&ia_na_of(&adv)).first().map(|a| a.0),
+        Some("2001:db8:1::100".parse().unwrap())
     );
 }

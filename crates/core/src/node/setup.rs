@@ -3,7 +3,7 @@
 //! commit plan.
 
 use super::commit::CommitPlan;
-use crate::config::{options, Config, ConfigError, OptionConfig};
+use crate::config::{options, Config, ConfigError, OptionConfig, ReservationConfig};
 use crate::dhcp::{ServerOptions, Subnet};
 use crate::failover::EndpointConfig;
 use duet_wire::option::code;
@@ -82,6 +82,14 @@ impl NodeConfig {
                     renew_time: s.renew_time,
                     rebind_time: s.rebind_time,
                     options: options::merge(&own, &cfg.options),
+                    reservations: s
+                        .reservations
+                        .iter()
+                        .map(|r| ReservationConfig {
+                            options: options::merge(&r.options, &options::merge(&own, &cfg.options)),
+                            ..r.clone()
+                        })
+                        .collect(),
                     preference: s.preference,
                     rapid_commit: s.rapid_commit,
                     relationship: s
@@ -167,6 +175,20 @@ pub fn fingerprint(cfg: &Config, name: &str) -> Vec<u8> {
                 "subnet {} pd-pool {}/{}",
                 s.prefix, p.prefix, p.delegated_length
             ));
+        }
+        // Host reservations: either partner gives a reserved lease to its
+        // owner only, so both must agree on who that is.
+        for r in &s.reservations {
+            let mut what: Vec<String> = r.addresses.iter().map(ToString::to_string).collect();
+            what.extend(r.prefixes.iter().map(ToString::to_string));
+            if !what.is_empty() {
+                lines.push(format!(
+                    "subnet {} reservation {} {}",
+                    s.prefix,
+                    r.client,
+                    what.join(" ")
+                ));
+            }
         }
     }
     lines.sort();

@@ -624,3 +624,46 @@ fn a_state_message_never_announces_a_state_that_is_not_recorded() {
     d.run_until(d.now + Duration::from_secs(5));
     assert!(d.states_checked > 6, "{}", d.states_checked);
 }
+
+/// Issue 27: partners must agree on who owns each reserved lease; the
+/// fingerprint names the reservation, so a mismatch is refused at CONNECT
+/// with the difference (options are not part of it).
+#[test]
+fn the_fingerprint_covers_reservations() {
+    let text = |res: &str| {
+        format!(
+            r#"
+[server]
+name = "a"
+data-dir = "/tmp/x"
+listen = ["[2001:db8::1]:547"]
+
+[[subnet]]
+prefix = "2001:db8:1::/64"
+pools = ["2001:db8:1::100-2001:db8:1::1ff"]
+failover = "pair-1"
+reservations = [{res}]
+
+[[failover]]
+name = "pair-1"
+role = "primary"
+listen = "[2001:db8:ff::1]:647"
+peer = "[2001:db8:ff::2]:647"
+insecure = true
+"#
+        )
+    };
+    let cfg = |res: &str| Config::from_toml_str(&text(res), std::path::Path::new("/etc/duet")).unwrap();
+    let a = cfg(r#"{ duid = "000300010200", addresses = ["2001:db8:1::105"] }"#);
+    let b = cfg(r#"{ duid = "000300010201", addresses = ["2001:db8:1::105"] }"#);
+    let c = cfg(
+        r#"{ duid = "000300010200", addresses = ["2001:db8:1::105"], options = [{ code = 65000, text = "x" }] }"#,
+    );
+    assert_ne!(fingerprint(&a, "pair-1"), fingerprint(&b, "pair-1"));
+    assert_eq!(fingerprint(&a, "pair-1"), fingerprint(&c, "pair-1"));
+    let fp = String::from_utf8(fingerprint(&a, "pair-1")).unwrap();
+    assert!(
+        fp.contains("reservation duid 00:03:00:01:02:00 2001:db8:1::105"),
+        "{fp}"
+    );
+}

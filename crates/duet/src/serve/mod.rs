@@ -598,6 +598,14 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         tracing::info!(duid = %node.duid(), "generated the server DUID");
     }
     tracing::info!(leases = boot.loaded, "lease store loaded");
+    for (lease, owner) in node.server().reservation_conflicts(now().unix()) {
+        tracing::warn!(
+            lease = %lease.key,
+            until = lease.active_end().secs(),
+            %owner,
+            "a lease the store holds for another client is reserved: it is not renewed (the holder gets lifetimes 0 at its next Renew or Rebind), and the owner gets it once it ends"
+        );
+    }
     for ep in node.relationships().iter() {
         tracing::info!(relationship = %ep.name(), role = %ep.role(), recorded = ?duet_wire::ServerState::from(ep.record().state), "failover endpoint starting");
     }

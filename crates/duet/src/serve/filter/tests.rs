@@ -584,6 +584,7 @@ fn quiet_server() -> duet_core::dhcp::Dhcpv6Server {
         preference: 0,
         rapid_commit: true,
         relationship: Some(0),
+        reservations: vec![],
     };
     duet_core::dhcp::Dhcpv6Server::new(
         Duid::new(OURS.to_vec()).unwrap(),
