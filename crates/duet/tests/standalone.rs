@@ -974,3 +974,159 @@ fn a_relayed_request_with_two_thousand_ias_leaves_the_pool_to_others() {
     let st = server.stop();
     assert!(st.success(), "exit status after SIGTERM: {st}\n{}", server.log());
 }
+
+/// Issue 27: host reservations and options, with real clients. A pool of
+/// four addresses and four /56s, one of each reserved for the dhclient's
+/// link-layer address (from its DUID-LL): perfdhcp's 30 clients (other
+/// DUIDs) fill the rest and never get the reserved ones; then dhclient -N
+/// -P gets exactly its reservation, its reservation's SNTP servers and the
+/// subnet's DNS servers and domain search in its script environment, and a
+/// raw option by code (65001, text) is on the wire with its bytes.
+#[test]
+fn dhclient_gets_its_reservation_and_options_and_no_one_else_does() {
+    const RESERVED_NA: &str = "2001:db8:1::1002";
+    const RESERVED_PD: &str = "2001:db8:8000:300::/56";
+    let lab = Lab::new();
+    let data = lab.path("data");
+    let config = lab.path("duet.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"[server]
+name = "duet-lab"
+data-dir = "{data}"
+interfaces = ["eth0"]
+
+[[options]]
+code = 65001
+text = "duet-raw"
+always-send = true
+
+[[subnet]]
+prefix = "{SUBNET}"
+interface = "eth0"
+pools = ["2001:db8:1::1000-2001:db8:1::1003"]
+pd-pools = [{{ prefix = "2001:db8:8000::/54", delegated-length = 56 }}]
+dns-servers = ["2001:db8::53"]
+domain-search = ["example.org"]
+reservations = [
+  {{ hw-address = "{CLI_MAC}", addresses = ["{RESERVED_NA}"], prefixes = ["{RESERVED_PD}"],
+     options = [{{ name = "sntp-servers", value = ["2001:db8::123"], always-send = true }}] }},
+]
+"#,
+            data = data.display()
+        ),
+    )
+    .expect("config");
+    let server = Server::start(&lab, &config);
+
+    let mut p = perfdhcp_start(
+        &lab,
+        &[
+            "-R",
+            "30",
+            "-r",
+            "30",
+            "-n",
+            "30",
+            "-e",
+            "address-and-prefix",
+            "-W",
+            "2000000",
+        ],
+        "perfdhcp.log",
+    );
+    if p.wait_timeout(Duration::from_secs(60)).is_none() {
+        p.kill();
+    }
+    let leases = server.leases();
+    let active = |kind: &str| {
+        leases
+            .iter()
+            .filter(|l| l.kind == kind && l.state == "active")
+            .map(|l| l.what.clone())
+            .collect::<BTreeSet<_>>()
+    };
+    let (na, pd) = (active("na"), active("pd"));
+    assert_eq!(
+        na.len(),
+        3,
+        "the three unreserved addresses: {na:?}\n{}",
+        p.output()
+    );
+    assert_eq!(pd.len(), 3, "the three unreserved prefixes: {pd:?}");
+    assert!(
+        !na.contains(RESERVED_NA) && !pd.contains(RESERVED_PD),
+        "{na:?} {pd:?}"
+    );
+
+    let cap = lab.path("cli.pcap");
+    let mut dump = Proc::spawn(
+        "dumpcap",
+        &in_ns(
+            &lab.cli,
+            &[
+                "dumpcap",
+                "-q",
+                "-i",
+                "eth0",
+                "-f",
+                "udp port 546",
+                "-w",
+                &cap.to_string_lossy(),
+            ],
+        ),
+        &lab.path("dumpcap.log"),
+        &[],
+    );
+    wait_for(Duration::from_secs(10), || {
+        fs::metadata(&cap).ok().filter(|m| m.len() > 0)
+    });
+    let dh = Dhclient::start(&lab, "dhclient", &["-N", "-P"]);
+    let bound = dh.wait_event("BOUND6", 1, Duration::from_secs(30));
+    let got = |k: &str| bound.get(k).cloned().unwrap_or_default();
+    assert_eq!(got("new_ip6_address"), RESERVED_NA, "{bound:?}");
+    // dhclient reports the IA_PD in an event of its own.
+    let with_prefix = wait_for(Duration::from_secs(30), || {
+        dh.events()
+            .into_iter()
+            .find(|(r, e)| r == "BOUND6" && e.contains_key("new_ip6_prefix"))
+            .map(|e| e.1)
+    })
+    .unwrap_or_else(|| panic!("no BOUND6 with a prefix: {:?}", dh.events()));
+    assert_eq!(
+        with_prefix.get("new_ip6_prefix").map(String::as_str),
+        Some(RESERVED_PD),
+        "{with_prefix:?}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    dump.signal("TERM");
+    dump.wait_timeout(Duration::from_secs(10));
+    // dhclient names an option it does not know by its code.
+    assert_eq!(got("new_dhcp6_unknown_65001"), "duet-raw", "{bound:?}");
+    assert_eq!(got("new_dhcp6_name_servers").trim(), "2001:db8::53", "{bound:?}");
+    assert_eq!(got("new_dhcp6_domain_search").trim(), "example.org.", "{bound:?}");
+    assert_eq!(got("new_dhcp6_sntp_servers").trim(), "2001:db8::123", "{bound:?}");
+    let hex = run_ok(
+        &[
+            "tshark",
+            "-r",
+            &cap.to_string_lossy(),
+            "-Y",
+            "dhcpv6.msgtype == 2 || dhcpv6.msgtype == 7",
+            "-T",
+            "fields",
+            "-e",
+            "udp.payload",
+        ],
+        Duration::from_secs(30),
+    );
+    // 65001 = 0xfde9, length 8, "duet-raw"
+    assert!(
+        hex.contains(&format!(
+            "fde90008{}",
+            "duet-raw".bytes().map(|b| format!("{b:02x}")).collect::<String>()
+        )),
+        "option 65001 not in the Advertise and Replies: {hex}"
+    );
+}
