@@ -141,7 +141,7 @@ fn dhclient_prefix_delegation_gets_prefix() {
 }
 
 /// dhcpcd (ia_na 1, ia_pd 2, one shot) gets an address and a prefix, both
-/// active for its DUID.
+/// active for its DUID, and the subnet's DNS servers and search list.
 #[test]
 fn dhcpcd_gets_address_and_prefix() {
     let lab = Lab::new();
@@ -190,6 +190,13 @@ fn dhcpcd_gets_address_and_prefix() {
         (Some(1), Some(2)),
         "IAIDs from ia_na 1 / ia_pd 2"
     );
+    // The options it asked for, as its hook script sees them.
+    for line in [
+        "new_dhcp6_name_servers=2001:db8::53",
+        "new_dhcp6_domain_search=example.org",
+    ] {
+        assert!(run.env.lines().any(|l| l == line), "no {line} in:\n{}", run.env);
+    }
 }
 
 /// At least 10,000 distinct perfdhcp clients complete Solicit / Advertise /

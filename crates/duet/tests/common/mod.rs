@@ -1116,6 +1116,9 @@ pub struct DhcpcdRun {
     pub addresses: Vec<String>,
     /// Prefixes delegated to it (`delegated prefix P/56`).
     pub prefixes: Vec<String>,
+    /// What its hook script saw: `=== REASON` then the environment, per
+    /// call (`new_dhcp6_name_servers=…`).
+    pub env: String,
 }
 
 /// Runs `dhcpcd -6 -B -1` with ia_na 1 and ia_pd 2 on eth0 of the client
@@ -1127,13 +1130,26 @@ pub fn dhcpcd_oneshot(lab: &Lab, name: &str) -> DhcpcdRun {
     let d = dir.display();
     fs::write(
         dir.join("dhcpcd.conf"),
-        "# DHCPv6 only, no router solicitation, no hooks that could touch the host\n\
-         ipv6only\nnoipv6rs\n\
-         nohook resolv.conf, hostname, ntp.conf, timesyncd.conf, yp.conf, wpa_supplicant\n\
-         script /bin/true\nduid\npersistent\n\
-         interface eth0\n  ia_na 1\n  ia_pd 2 -\n",
+        format!(
+            "# DHCPv6 only, no router solicitation, no hooks that could touch the host\n\
+             ipv6only\nnoipv6rs\n\
+             nohook resolv.conf, hostname, ntp.conf, timesyncd.conf, yp.conf, wpa_supplicant\n\
+             script {d}/env.sh\nduid\npersistent\n\
+             option dhcp6_name_servers, dhcp6_domain_search, dhcp6_sntp_servers\n\
+             interface eth0\n  ia_na 1\n  ia_pd 2 -\n"
+        ),
     )
     .expect("dhcpcd.conf");
+    // The hook script records each call's environment, touching nothing.
+    fs::write(
+        dir.join("env.sh"),
+        format!("#!/bin/sh\n{{ echo \"=== $reason\"; env; }} >> '{d}/env.log'\nexit 0\n"),
+    )
+    .expect("env.sh");
+    run_ok(
+        &["chmod", "755", &dir.join("env.sh").to_string_lossy()],
+        Duration::from_secs(5),
+    );
     fs::write(
         dir.join("inner.sh"),
         format!(
@@ -1175,6 +1191,7 @@ pub fn dhcpcd_oneshot(lab: &Lab, name: &str) -> DhcpcdRun {
         duid,
         addresses,
         prefixes,
+        env: fs::read_to_string(dir.join("env.log")).unwrap_or_default(),
     }
 }
 
