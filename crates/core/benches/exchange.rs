@@ -38,6 +38,7 @@ fn server() -> Dhcpv6Server {
         rapid_commit: false,
         relationship: None,
         reservations: vec![],
+        interface_id: None,
     };
     Dhcpv6Server::new(
         Duid::new(vec![0, 2, 0, 0, 0, 9, 1, 2, 3]).unwrap(),

@@ -44,6 +44,7 @@ pub(crate) fn subnet(rel: Option<usize>) -> Subnet {
         rebind_time: Duration::from_secs(1600),
         options: vec![],
         reservations: vec![],
+        interface_id: None,
         preference: 0,
         rapid_commit: true,
         relationship: rel,

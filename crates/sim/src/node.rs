@@ -53,6 +53,7 @@ pub fn subnet(s: &Scenario) -> Subnet {
         rapid_commit: false,
         relationship: Some(0),
         reservations: vec![],
+        interface_id: None,
     }
 }
 

@@ -41,6 +41,7 @@
 //! | `subnet[].rapid-commit` | false | honour Rapid Commit (RFC 8415 §21.14) |
 //! | `subnet[].options` | `[]` | the subnet's options (below); they win over top-level ones with the same code |
 //! | `options` | `[]` | top-level `[[options]]`: options for every subnet that does not set the same one |
+//! | `subnet[].interface-id` | none | relayed messages whose relay (the one closest to the client) sends this Interface-Id (RFC 8415 §21.18, compared as bytes with the text) belong to this subnet, before any link-address match; unique |
 //! | `subnet[].reservations` | `[]` | host reservations: `{ duid = "00:03:…" \| hw-address = "02:00:…", addresses = […], prefixes = […], options = […] }`; addresses inside the subnet's pools, prefixes delegated prefixes of its pd-pools, each reserved once; only their client gets them (one per IA, in order); its options win over the subnet's |
 //! | `failover[].name` | required | relationship name (OPTION_F_RELATIONSHIP_NAME, RFC 8156 §5.5.14), same on both partners |
 //! | `failover[].role` | required | `primary` or `secondary` |
@@ -300,6 +301,10 @@ pub struct SubnetConfig {
     /// and prefixes are unique in the whole configuration, each inside one
     /// of this subnet's pools (never handed to another client).
     pub reservations: Vec<ReservationConfig>,
+    /// `interface-id` (optional): relayed messages whose relay closest to
+    /// the client adds this Interface-Id (RFC 8415 §21.18; the text's
+    /// bytes) belong to this subnet, whatever their link-address. Unique.
+    pub interface_id: Option<String>,
 }
 
 /// How a reservation recognises its client.

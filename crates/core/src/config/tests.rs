@@ -1653,3 +1653,27 @@ fn bad_reservations_are_named_by_their_path() {
         );
     }
 }
+
+#[test]
+fn an_interface_id_names_one_subnet() {
+    let c = ok(&[server(&[]), subnet(&[("interface-id", Some(r#""vlan-20""#))])]);
+    assert_eq!(c.subnets[0].interface_id.as_deref(), Some("vlan-20"));
+    let e = only_error(&[
+        server(&[]),
+        subnet(&[("interface-id", Some(r#""vlan-20""#))]),
+        table(
+            "[[subnet]]",
+            &[
+                ("prefix", r#""2001:db8:2::/64""#),
+                ("interface-id", r#""vlan-20""#),
+            ],
+            &[],
+        ),
+    ]);
+    assert!(
+        e.starts_with("subnet[1].interface-id: ") && e.contains("already"),
+        "{e}"
+    );
+    let e = only_error(&[server(&[]), subnet(&[("interface-id", Some(r#""""#))])]);
+    assert!(e.starts_with("subnet[0].interface-id: "), "{e}");
+}

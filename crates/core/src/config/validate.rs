@@ -85,6 +85,7 @@ pub(super) fn validate(s: Sections, base: &Path, e: &mut Errors) -> Option<Confi
     check_pool_overlaps(&subnets, e);
     check_pd_pool_overlaps(&subnets, e);
     check_interfaces(&subnets, server.as_ref(), e);
+    check_interface_ids(&subnets, e);
     check_relationships(&subnets, &rels, server.as_ref(), e);
 
     if !e.is_empty() {
@@ -436,6 +437,7 @@ struct SubnetDraft {
     rapid_commit: bool,
     options: Vec<OptionConfig>,
     reservations: Vec<ReservationConfig>,
+    interface_id: Option<String>,
 }
 
 impl SubnetDraft {
@@ -456,6 +458,7 @@ impl SubnetDraft {
             rapid_commit: self.rapid_commit,
             options: self.options,
             reservations: self.reservations,
+            interface_id: self.interface_id,
         })
     }
 }
@@ -518,6 +521,13 @@ fn subnet(path: &str, w: &SubnetWire, e: &mut Errors) -> SubnetDraft {
         }
     }
 
+    let interface_id = match &w.interface_id {
+        Some(t) if t.is_empty() || t.len() > 255 => {
+            e.push(format!("{path}.interface-id"), "must be 1 to 255 bytes");
+            None
+        }
+        other => other.clone(),
+    };
     let reservations = super::reservations::reservations(
         &format!("{path}.reservations"),
         w.reservations.as_deref().unwrap_or_default(),
@@ -587,6 +597,7 @@ fn subnet(path: &str, w: &SubnetWire, e: &mut Errors) -> SubnetDraft {
         rapid_commit: w.rapid_commit.unwrap_or(false),
         options,
         reservations,
+        interface_id,
     }
 }
 
@@ -1032,6 +1043,26 @@ fn check_interfaces(subnets: &[Option<SubnetDraft>], server: Option<&ServerDraft
                     "`{name}` is already the interface of {}; one subnet per link",
                     o.path
                 ),
+            );
+        }
+    }
+}
+
+/// Each relay Interface-Id names one subnet.
+fn check_interface_ids(subnets: &[Option<SubnetDraft>], e: &mut Errors) {
+    for (i, s) in subnets.iter().enumerate() {
+        let Some((s, id)) = s.as_ref().and_then(|s| Some((s, s.interface_id.as_ref()?))) else {
+            continue;
+        };
+        if let Some(o) = subnets
+            .iter()
+            .take(i)
+            .flatten()
+            .find(|o| o.interface_id.as_ref() == Some(id))
+        {
+            e.push(
+                format!("{}.interface-id", s.path),
+                format!("`{id}` is already the interface-id of {}", o.path),
             );
         }
     }

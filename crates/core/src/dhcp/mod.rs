@@ -82,6 +82,8 @@ pub struct Subnet {
     /// pools that only their client gets, and that client's options
     /// (already merged with [`Subnet::options`]).
     pub reservations: Vec<crate::config::ReservationConfig>,
+    /// A relay Interface-Id (RFC 8415 §21.18) that selects this subnet.
+    pub interface_id: Option<Vec<u8>>,
     /// OPTION_PREFERENCE value for Advertise (§21.8); 0 = omit.
     pub preference: u8,
     /// Whether Solicit with Rapid Commit is answered with a committed Reply.

@@ -49,6 +49,7 @@ fn subnet(range: (&str, &str)) -> Subnet {
         rapid_commit: true,
         relationship: None,
         reservations: vec![],
+        interface_id: None,
     }
 }
 
@@ -1251,4 +1252,41 @@ fn a_lease_that_conflicts_with_a_reservation_is_not_renewed() {
         addrs_of(&ia_na_of(&adv)).first().map(|a| a.0),
         Some("2001:db8:1::100".parse().unwrap())
     );
+}
+
+/// RFC 8415 §21.18: a subnet configured with the Interface-Id its relay
+/// adds is chosen by it, whatever the link-address says; a relay without
+/// it (or with another) is matched by link-address as before.
+#[test]
+fn a_relay_interface_id_selects_its_subnet() {
+    let mut a = subnet(("2001:db8:1::100", "2001:db8:1::1ff"));
+    a.interface = None;
+    let mut b = subnet(("2001:db8:2::100", "2001:db8:2::1ff"));
+    b.prefix = "2001:db8:2::/64".parse().unwrap();
+    b.interface = None;
+    b.interface_id = Some(b"vlan-20".to_vec());
+    let mut srv = Dhcpv6Server::new(server_duid(), vec![a, b], ServerOptions::default(), 1);
+    let offered = |srv: &mut Dhcpv6Server, link: &str, id: Option<&'static [u8]>| {
+        let solicit = Message::Client(Msg::new(MessageType::Solicit, 1).ia_na(1, &[]).0);
+        let Outcome::Reply(r) = relayed(srv, relay_forw(solicit, 0, link, id), NOW) else {
+            panic!("no reply")
+        };
+        let m = Message::parse(&r.bytes).unwrap();
+        let (adv, _) = m.unwrap_relays().unwrap();
+        addrs_of(&ia_na_of(adv))[0].0
+    };
+    let in_b = |a: Ipv6Addr| "2001:db8:2::/64".parse::<Ipv6Prefix>().unwrap().contains(a);
+    assert!(
+        in_b(offered(&mut srv, "2001:db8:1::1", Some(b"vlan-20"))),
+        "by Interface-Id"
+    );
+    assert!(
+        in_b(offered(&mut srv, "::", Some(b"vlan-20"))),
+        "no link-address needed"
+    );
+    assert!(
+        !in_b(offered(&mut srv, "2001:db8:1::1", Some(b"vlan-30"))),
+        "by link-address"
+    );
+    assert!(!in_b(offered(&mut srv, "2001:db8:1::1", None)));
 }

@@ -585,6 +585,7 @@ fn quiet_server() -> duet_core::dhcp::Dhcpv6Server {
         rapid_commit: true,
         relationship: Some(0),
         reservations: vec![],
+        interface_id: None,
     };
     duet_core::dhcp::Dhcpv6Server::new(
         Duid::new(OURS.to_vec()).unwrap(),
