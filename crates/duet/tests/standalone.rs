@@ -1137,3 +1137,131 @@ reservations = [
         "option 65001 not in the Advertise and Replies: {hex}"
     );
 }
+
+/// Issue 27: a real relay, ISC `dhcrelay -6`, in its own namespace between
+/// the client's link (2001:db8:2::/64) and the server's. Without
+/// Interface-Id the relay's link-address selects subnet 2001:db8:2::/64;
+/// with `-I` its Interface-Id (dhcrelay's number for the interface) selects the subnet
+/// configured with it (2001:db8:3::/64), although the link-address still says
+/// 2001:db8:2::/64. The Replies reach dhclient through the relay.
+#[test]
+fn dhclient_through_dhcrelay_by_link_address_then_by_interface_id() {
+    let mut lab = PairLab::new(&["brc", "brs"]);
+    let srv = lab.add_node(
+        "srv",
+        &[("eth0", "brs", "02:00:00:00:27:01", "2001:db8:ff::1/64")],
+    );
+    let rly = lab.add_node(
+        "rly",
+        &[
+            ("eth0", "brs", "02:00:00:00:27:02", "2001:db8:ff::2/64"),
+            ("eth1", "brc", "02:00:00:00:27:03", "2001:db8:2::1/64"),
+        ],
+    );
+    let cli = lab.add_node("cli", &[("eth0", "brc", CLI_MAC, "")]);
+    // ISC dhcrelay -I sends, as the Interface-Id, its own number for the
+    // lower interface (1 for the first `-l`), 4 bytes in host order.
+    let id_hex: String = 1u32.to_ne_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let data = lab.path("data");
+    let config = lab.path("duet.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"[server]
+name = "duet-relay-lab"
+data-dir = "{data}"
+listen = ["[2001:db8:ff::1]:547"]
+
+[[subnet]]
+prefix = "2001:db8:2::/64"
+pools = ["2001:db8:2::1000-2001:db8:2::1fff"]
+
+[[subnet]]
+prefix = "2001:db8:3::/64"
+pools = ["2001:db8:3::1000-2001:db8:3::1fff"]
+interface-id = {{ hex = "{id_hex}" }}
+"#,
+            data = data.display()
+        ),
+    )
+    .expect("config");
+    let server = Server::start_in(&srv, &lab.dir, "", &config, &data, "info");
+    let relay = |args: &[&str], log: &str| {
+        let mut a = vec!["dhcrelay", "-6", "-d", "--no-pid"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["-l", "eth1", "-u", "2001:db8:ff::1%eth0"]);
+        Proc::spawn("dhcrelay", &in_ns(&rly, &a), &lab.path(log), &[])
+    };
+    let bound_address = |dh: &Dhclient| {
+        dh.wait_event("BOUND6", 1, Duration::from_secs(30))
+            .get("new_ip6_address")
+            .cloned()
+            .unwrap_or_default()
+    };
+
+    let mut r = relay(&[], "dhcrelay-1.log");
+    let dh = Dhclient::start_in(&cli, lab.path("dhclient-1"), &["-N"]);
+    let a = bound_address(&dh);
+    assert!(
+        a.starts_with("2001:db8:2::"),
+        "by link-address: {a}\nrelay:\n{}",
+        r.output()
+    );
+    drop(dh);
+    r.kill();
+
+    let cap = lab.path("relay.pcap");
+    let mut dump = Proc::spawn(
+        "dumpcap",
+        &in_ns(
+            &srv,
+            &[
+                "dumpcap",
+                "-q",
+                "-i",
+                "eth0",
+                "-f",
+                "udp port 547",
+                "-w",
+                &cap.to_string_lossy(),
+            ],
+        ),
+        &lab.path("dumpcap.log"),
+        &[],
+    );
+    wait_for(Duration::from_secs(10), || {
+        fs::metadata(&cap).ok().filter(|m| m.len() > 0)
+    });
+    let mut r = relay(&["-I"], "dhcrelay-2.log");
+    // Another DUID: a fresh DUID-LLT (its own lease file), so the first
+    // binding does not answer for it.
+    let dh = Dhclient::start_in(&cli, lab.path("dhclient-2"), &["-N", "-D", "LLT"]);
+    let b = bound_address(&dh);
+    dump.signal("TERM");
+    dump.wait_timeout(Duration::from_secs(10));
+    let ids = run(
+        &[
+            "tshark",
+            "-r",
+            &cap.to_string_lossy(),
+            "-T",
+            "fields",
+            "-e",
+            "dhcpv6.interface_id",
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(
+        b.starts_with("2001:db8:3::"),
+        "by Interface-Id {id_hex}: {b}\nInterface-Ids seen: {}\nrelay:\n{}",
+        String::from_utf8_lossy(&ids.stdout),
+        r.output()
+    );
+    drop(dh);
+    r.kill();
+    let leases = server.leases();
+    for x in [&a, &b] {
+        let l = find(&leases, x).unwrap_or_else(|| panic!("{x} not in ctl leases: {leases:?}"));
+        assert_eq!(l.state, "active", "{l:?}");
+    }
+}

@@ -41,7 +41,7 @@
 //! | `subnet[].rapid-commit` | false | honour Rapid Commit (RFC 8415 §21.14) |
 //! | `subnet[].options` | `[]` | the subnet's options (below); they win over top-level ones with the same code |
 //! | `options` | `[]` | top-level `[[options]]`: options for every subnet that does not set the same one |
-//! | `subnet[].interface-id` | none | relayed messages whose relay (the one closest to the client) sends this Interface-Id (RFC 8415 §21.18, compared as bytes with the text) belong to this subnet, before any link-address match; unique |
+//! | `subnet[].interface-id` | none | relayed messages whose relay (the one closest to the client) sends this Interface-Id (RFC 8415 §21.18) belong to this subnet, before any link-address match: `"ge-0/0/1.20"` (the text's bytes) or `{ hex = "03000000" }` (ISC dhcrelay -I sends its own number for the lower interface, 1 for the first `-l`, as 4 bytes in the relay host's byte order: `01000000` on x86); unique |
 //! | `subnet[].reservations` | `[]` | host reservations: `{ duid = "00:03:…" \| hw-address = "02:00:…", addresses = […], prefixes = […], options = […] }`; addresses inside the subnet's pools, prefixes delegated prefixes of its pd-pools, each reserved once; only their client gets them (one per IA, in order); its options win over the subnet's |
 //! | `failover[].name` | required | relationship name (OPTION_F_RELATIONSHIP_NAME, RFC 8156 §5.5.14), same on both partners |
 //! | `failover[].role` | required | `primary` or `secondary` |
@@ -302,9 +302,10 @@ pub struct SubnetConfig {
     /// of this subnet's pools (never handed to another client).
     pub reservations: Vec<ReservationConfig>,
     /// `interface-id` (optional): relayed messages whose relay closest to
-    /// the client adds this Interface-Id (RFC 8415 §21.18; the text's
-    /// bytes) belong to this subnet, whatever their link-address. Unique.
-    pub interface_id: Option<String>,
+    /// the client adds this Interface-Id (RFC 8415 §21.18) belong to this
+    /// subnet, whatever their link-address. Written as text (its bytes) or
+    /// `{ hex = "03000000" }`. Unique.
+    pub interface_id: Option<Vec<u8>>,
 }
 
 /// How a reservation recognises its client.

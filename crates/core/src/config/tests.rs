@@ -1657,7 +1657,12 @@ fn bad_reservations_are_named_by_their_path() {
 #[test]
 fn an_interface_id_names_one_subnet() {
     let c = ok(&[server(&[]), subnet(&[("interface-id", Some(r#""vlan-20""#))])]);
-    assert_eq!(c.subnets[0].interface_id.as_deref(), Some("vlan-20"));
+    assert_eq!(c.subnets[0].interface_id.as_deref(), Some(&b"vlan-20"[..]));
+    let c = ok(&[
+        server(&[]),
+        subnet(&[("interface-id", Some(r#"{ hex = "03:00:00:00" }"#))]),
+    ]);
+    assert_eq!(c.subnets[0].interface_id.as_deref(), Some(&[3u8, 0, 0, 0][..]));
     let e = only_error(&[
         server(&[]),
         subnet(&[("interface-id", Some(r#""vlan-20""#))]),

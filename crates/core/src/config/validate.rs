@@ -437,7 +437,7 @@ struct SubnetDraft {
     rapid_commit: bool,
     options: Vec<OptionConfig>,
     reservations: Vec<ReservationConfig>,
-    interface_id: Option<String>,
+    interface_id: Option<Vec<u8>>,
 }
 
 impl SubnetDraft {
@@ -521,13 +521,26 @@ fn subnet(path: &str, w: &SubnetWire, e: &mut Errors) -> SubnetDraft {
         }
     }
 
-    let interface_id = match &w.interface_id {
-        Some(t) if t.is_empty() || t.len() > 255 => {
-            e.push(format!("{path}.interface-id"), "must be 1 to 255 bytes");
-            None
+    let interface_id = w.interface_id.as_ref().and_then(|v| {
+        let bytes = match v {
+            toml::Value::String(t) => Some(t.as_bytes().to_vec()),
+            toml::Value::Table(t) if t.len() == 1 => t
+                .get("hex")
+                .and_then(toml::Value::as_str)
+                .and_then(super::options::hex_bytes),
+            _ => None,
+        };
+        match bytes {
+            Some(b) if (1..=255).contains(&b.len()) => Some(b),
+            _ => {
+                e.push(
+                    format!("{path}.interface-id"),
+                    "expected 1 to 255 bytes: a text, or { hex = \"03000000\" }",
+                );
+                None
+            }
         }
-        other => other.clone(),
-    };
+    });
     let reservations = super::reservations::reservations(
         &format!("{path}.reservations"),
         w.reservations.as_deref().unwrap_or_default(),
@@ -1062,7 +1075,11 @@ fn check_interface_ids(subnets: &[Option<SubnetDraft>], e: &mut Errors) {
         {
             e.push(
                 format!("{}.interface-id", s.path),
-                format!("`{id}` is already the interface-id of {}", o.path),
+                format!(
+                    "{} is already the interface-id of {}",
+                    String::from_utf8_lossy(id),
+                    o.path
+                ),
             );
         }
     }

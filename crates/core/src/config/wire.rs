@@ -75,7 +75,7 @@ pub(super) struct SubnetWire {
     pub(super) rapid_commit: Option<bool>,
     pub(super) options: Option<Vec<OptionWire>>,
     pub(super) reservations: Option<Vec<ReservationWire>>,
-    pub(super) interface_id: Option<String>,
+    pub(super) interface_id: Option<toml::Value>,
 }
 
 /// One entry of `subnet.reservations`.

@@ -82,7 +82,7 @@ impl NodeConfig {
                     renew_time: s.renew_time,
                     rebind_time: s.rebind_time,
                     options: options::merge(&own, &cfg.options),
-                    interface_id: s.interface_id.as_ref().map(|t| t.as_bytes().to_vec()),
+                    interface_id: s.interface_id.clone(),
                     reservations: s
                         .reservations
                         .iter()
