@@ -518,6 +518,25 @@ fn build_pair(auto_partner_down: u64, pool_b: &'static str) -> Pair {
 /// [`build_pair`] with more `[[failover]]` lines on both servers and the
 /// valid lifetime `valid`.
 fn build_pair_with(auto_partner_down: u64, pool_b: &'static str, extra: &str, valid: u64) -> Pair {
+    build_pair_full(auto_partner_down, pool_b, extra, valid, ["", ""])
+}
+
+/// [`build_pair_with`], with `subnet_extra` lines added to the subnet of
+/// the primary (`[0]`) and of the secondary (`[1]`).
+fn build_pair_full(
+    auto_partner_down: u64,
+    pool_b: &'static str,
+    extra: &str,
+    valid: u64,
+    subnet_extra: [&str; 2],
+) -> Pair {
+    let in_subnet = |toml: String, more: &str| {
+        toml.replacen(
+            &format!("failover = \"{REL}\"\n"),
+            &format!("failover = \"{REL}\"\n{more}"),
+            1,
+        )
+    };
     let mut lab = PairLab::new(&[CLIENT_BR, SERVER_BR]);
     let ns_a = add_server_a(&mut lab);
     let ns_b = add_server_b(&mut lab, false);
@@ -540,31 +559,37 @@ fn build_pair_with(auto_partner_down: u64, pool_b: &'static str, extra: &str, va
         extra: extra.to_string(),
     };
     let b = start_server(&lab, &ns_b, "dhcp-b", |d| {
-        server_toml(
-            "dhcp-b",
-            d,
-            &["eth0"],
-            &[sub(pool_b)],
-            &[rel(
-                "secondary",
-                "2001:db8:ff::b",
-                "2001:db8:ff::a",
-                tls(&certs, "dhcp-b", &certs, "dhcp-a"),
-            )],
+        in_subnet(
+            server_toml(
+                "dhcp-b",
+                d,
+                &["eth0"],
+                &[sub(pool_b)],
+                &[rel(
+                    "secondary",
+                    "2001:db8:ff::b",
+                    "2001:db8:ff::a",
+                    tls(&certs, "dhcp-b", &certs, "dhcp-a"),
+                )],
+            ),
+            subnet_extra[1],
         )
     });
     let a = start_server(&lab, &ns_a, "dhcp-a", |d| {
-        server_toml(
-            "dhcp-a",
-            d,
-            &["eth0"],
-            &[sub(POOL1)],
-            &[rel(
-                "primary",
-                "2001:db8:ff::a",
-                "2001:db8:ff::b",
-                tls(&certs, "dhcp-a", &certs, "dhcp-b"),
-            )],
+        in_subnet(
+            server_toml(
+                "dhcp-a",
+                d,
+                &["eth0"],
+                &[sub(POOL1)],
+                &[rel(
+                    "primary",
+                    "2001:db8:ff::a",
+                    "2001:db8:ff::b",
+                    tls(&certs, "dhcp-a", &certs, "dhcp-b"),
+                )],
+            ),
+            subnet_extra[0],
         )
     });
     Pair {
@@ -1760,4 +1785,83 @@ fn a_silent_cut_is_noticed_within_ten_seconds_by_default() {
         Duration::from_secs(40),
     );
     assert_no_duplicate_holders(&[&p.a, &p.b]);
+}
+
+/// Issue 27: both partners hold the same host reservation (by the client's
+/// link-layer address) of an odd address — the primary's half — and a
+/// prefix. dhclient -N -P gets them from the primary; with the primary
+/// killed, the same client starting afresh (empty lease file, same DUID)
+/// gets them again from the secondary alone in COMMUNICATIONS-INTERRUPTED,
+/// which never allocates the primary's half to anyone else. Then the
+/// secondary restarts with another reserved address: the partners refuse
+/// each other (ConfigurationConflict) and the refusal names both
+/// reservations.
+#[test]
+fn a_reserved_client_keeps_its_lease_from_the_secondary_and_mismatched_reservations_are_refused() {
+    const NA: &str = "2001:db8:1::1235";
+    const PD: &str = "2001:db8:8000:ab00::/56";
+    let res = |na: &str| {
+        format!(
+            "reservations = [{{ hw-address = \"{}\", addresses = [\"{na}\"], prefixes = [\"{PD}\"] }}]\n",
+            mac(0x20, 1)
+        )
+    };
+    let mut p = build_pair_full(0, POOL1, "", VALID, [&res(NA), &res(NA)]);
+    wait_states("fresh pair", &[(&p.a, REL), (&p.b, REL)], "normal", START_TIMEOUT);
+    let k1 = add_client(&mut p.lab, 1, CLIENT_BR);
+    let mut dh = Dhclient::start_in(&k1, p.lab.path("k1"), &["-N", "-P"]);
+    let (_, a) = wait_value(&dh, 0, &["BOUND6"], "new_ip6_address", BIND_TIMEOUT);
+    let (_, pd) = wait_value(&dh, 0, &["BOUND6"], "new_ip6_prefix", BIND_TIMEOUT);
+    assert_eq!((a.as_str(), pd.as_str()), (NA, PD), "from the primary");
+    wait_tables_agree(
+        "reserved lease",
+        &p.a,
+        &p.b,
+        Some(REL),
+        &[NA, PD],
+        Duration::from_secs(5),
+    );
+    dh.kill();
+
+    p.a.kill9();
+    wait_states(
+        "primary killed",
+        &[(&p.b, REL)],
+        "communications-interrupted",
+        Duration::from_secs(15),
+    );
+    let mut dh = Dhclient::start_in(&k1, p.lab.path("k1-again"), &["-N", "-P"]);
+    let (_, a) = wait_value(&dh, 0, &["BOUND6"], "new_ip6_address", BIND_TIMEOUT);
+    let (_, pd) = wait_value(&dh, 0, &["BOUND6"], "new_ip6_prefix", BIND_TIMEOUT);
+    assert_eq!((a.as_str(), pd.as_str()), (NA, PD), "from the secondary alone");
+    let leases = p.b.leases();
+    let l = find(&leases, NA).unwrap_or_else(|| panic!("{NA} not in the secondary's leases: {leases:?}"));
+    assert_eq!(
+        (l.state.as_str(), l.duid.as_deref()),
+        ("active", Some(client_duid(1).as_str())),
+        "{l:?}"
+    );
+    dh.kill();
+
+    // The secondary's reservation edited on its own.
+    let text = fs::read_to_string(&p.b.config).expect("config");
+    fs::write(&p.b.config, text.replace(NA, "2001:db8:1::1237")).expect("config");
+    p.b.stop();
+    p.b.restart();
+    p.a.restart();
+    let log = wait_for(Duration::from_secs(30), || {
+        let log = p.b.log();
+        log.contains("ConfigurationConflict").then_some(log)
+    })
+    .unwrap_or_else(|| panic!("no ConfigurationConflict in the secondary's log:\n{}", p.b.log()));
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("ConfigurationConflict"))
+        .unwrap_or_default();
+    for want in [NA, "2001:db8:1::1237", "reservation hw-address 02:00:00:00:20:01"] {
+        assert!(
+            refusal.contains(want),
+            "the refusal does not name {want}: {refusal}"
+        );
+    }
 }
