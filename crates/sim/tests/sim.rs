@@ -232,6 +232,11 @@ fn seeds_that_found_bugs_pass() {
             "a tie let a previous client's release end a new client's binding",
         ),
         (15273, "a handover's DISCONNECT held up in transit read as skew"),
+        (
+            38069,
+            "a handover that lost the partner refused clients until its timer",
+        ),
+        (51902, "the same, on the primary"),
     ] {
         let r = run_seed(seed, &cfg);
         if let Some(f) = r.failure {

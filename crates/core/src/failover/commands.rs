@@ -37,6 +37,8 @@ impl FailoverEndpoint {
             });
         }
         self.enter(ServerState::PartnerDown, now, db);
+        // A handover under way ends here (it needs NORMAL): serve on.
+        self.check_leaving(now, db);
         Ok(())
     }
 

@@ -171,6 +171,12 @@ impl FailoverEndpoint {
         }
         let next = state::on_communications_failed(self.state);
         self.enter(next, now, db);
+        // A handover still waiting for acknowledgements is abandoned now,
+        // not at the next timer: without its DISCONNECT the partner does
+        // not take over (it stays in COMMUNICATIONS-INTERRUPTED, §8.9,
+        // serving from its own pool only), so this server must answer its
+        // clients again (duet-sim seeds 38069, 51902).
+        self.check_leaving(now, db);
     }
 
     /// We close: what is already queued (a refusing CONNECTREPLY, a

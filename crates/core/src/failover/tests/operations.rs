@@ -296,6 +296,30 @@ fn a_handover_the_partner_does_not_acknowledge_is_abandoned_and_serving_goes_on(
     assert!(p.acquire(PRIMARY, 2, Pair::ia_na(None)).is_some(), "serves on");
 }
 
+/// duet-sim seeds 38069 and 51902: the connection reset while the
+/// handover waited for acknowledgements; the leaver, now in
+/// COMMUNICATIONS-INTERRUPTED, still answered no client until its next
+/// timer. Its partner got no handover DISCONNECT and will not take over,
+/// so the handover is abandoned as the connection goes.
+#[test]
+fn a_handover_that_loses_the_partner_is_abandoned_at_once() {
+    let mut p = started(60);
+    p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    p.drop_to[PRIMARY].push(FailoverMessageType::BndReply);
+    p.acquire(PRIMARY, 2, Pair::ia_na(None)).unwrap();
+    handover(&mut p, PRIMARY).unwrap();
+    assert_eq!(p.nodes[PRIMARY].ep().status().handover, Some("leaving"));
+    // No time passes: no timer runs.
+    p.disconnect();
+    assert_eq!(p.state(PRIMARY), ServerState::CommunicationsInterrupted);
+    assert!(p.nodes[PRIMARY]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::HandoverFailed(why) if why.contains("communications-interrupted"))));
+    assert_eq!(p.nodes[PRIMARY].ep().status().handover, None);
+    assert!(p.renew(PRIMARY, 1).is_some(), "serves on");
+}
+
 #[test]
 fn a_handover_needs_normal_and_a_partner_that_supports_it() {
     let mut p = started(60);
