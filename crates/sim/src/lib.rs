@@ -185,9 +185,10 @@
 //!    and past every lifetime it could have promised; a lease returns to
 //!    the pool only on
 //!    the partner's acknowledgement (so the partner's copy is no longer
-//!    live) or, in PARTNER-DOWN, MCLT after every lifetime known. The
-//!    exception would be POTENTIAL-CONFLICT after a PARTNER-DOWN during a
-//!    partition, which the fault model excludes.
+//!    live) or, in PARTNER-DOWN, MCLT after every lifetime known; a
+//!    resolution cut short (RESOLUTION-INTERRUPTED) delegates no new
+//!    prefix. The exception would be POTENTIAL-CONFLICT after a
+//!    PARTNER-DOWN during a partition, which the fault model excludes.
 //! 3. **Durable bindings** — a binding a client got a Reply for is in a
 //!    store until its lease ends: the replying server's, or the partner's
 //!    with an end at least as late (checked when a client takes a lease and

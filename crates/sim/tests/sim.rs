@@ -237,6 +237,11 @@ fn seeds_that_found_bugs_pass() {
             "a handover that lost the partner refused clients until its timer",
         ),
         (51902, "the same, on the primary"),
+        (
+            26148,
+            "RESOLUTION-INTERRUPTED delegated a prefix the partner-down partner had",
+        ),
+        (53289, "the same, the resolution cut short by a crash"),
     ] {
         let r = run_seed(seed, &cfg);
         if let Some(f) = r.failure {

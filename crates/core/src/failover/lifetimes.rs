@@ -81,6 +81,19 @@ impl FailoverEndpoint {
         if self.state == ServerState::RecoverDone || self.responsiveness() == Responsiveness::Unresponsive {
             return vec![];
         }
+        // §8.11: RESOLUTION-INTERRUPTED follows a POTENTIAL-CONFLICT, which
+        // a PARTNER-DOWN leads to (§8.3.2 step 5, §8.4.2, §8.5.2, §8.9.2).
+        // The partner may have delegated our prefixes there (§8.4.1, after
+        // MCLT, uncapped) and the resolution that would have told us was cut
+        // short: "own pool" may already be taken. No new prefix until the
+        // conflict is resolved; renewals, and addresses from our own half
+        // (never used by the partner, A17), go on. Reached with legitimate
+        // PARTNER-DOWNs when skewed clocks put the partner's PARTNER-DOWN
+        // start before this server's last operation (found by duet-sim,
+        // seeds 26148 and 53289).
+        if self.state == ServerState::ResolutionInterrupted {
+            return vec![];
+        }
         let own = match self.cfg.role {
             Role::Primary => 0,
             Role::Secondary => 1,

@@ -1482,6 +1482,59 @@ fn partner_down_while_the_partner_recovers_keeps_to_its_pool_and_the_mclt() {
     }
 }
 
+/// duet-sim seeds 26148 and 53289: the secondary crashes, and the operator
+/// rightly declares it down a moment later; but its clock is ahead, so at
+/// its return the primary's PARTNER-DOWN start looks earlier than its own
+/// last operation and §8.3.2 step 5 gives POTENTIAL-CONFLICT, not RECOVER.
+/// The resolution is cut short before the primary's BNDUPDs arrive: in
+/// RESOLUTION-INTERRUPTED the secondary must not delegate its FREE-BACKUP
+/// prefixes, one of which the primary delegated in PARTNER-DOWN (§8.4.1).
+#[test]
+fn an_interrupted_resolution_delegates_no_prefix_the_partner_may_have_taken() {
+    let mut p = Pair::with_skew(60, 3);
+    p.advance(2);
+    assert_eq!(p.state(SECONDARY), ServerState::Normal);
+    let key = (0..256u32)
+        .map(|i| LeaseKey::prefix(format!("2001:db8:8000:{i:x}00::/56").parse().unwrap()))
+        .find(|k| p.nodes[SECONDARY].db().prefix_free_class(&k.prefix) == Some(1))
+        .expect("the secondary has FREE-BACKUP prefixes");
+    // The secondary stops just after recording its last operation.
+    let last_operating = |p: &Pair| {
+        let snap = p.nodes[SECONDARY].store.clone().load().unwrap();
+        snap.meta
+            .get(crate::node::META_LAST_OPERATING)
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_le_bytes)
+    };
+    for _ in 0..12 {
+        if last_operating(&p) == Some(p.nodes[SECONDARY].local(p.now).secs()) {
+            break;
+        }
+        p.advance(1);
+    }
+    assert_eq!(last_operating(&p), Some(p.nodes[SECONDARY].local(p.now).secs()));
+    p.crash(SECONDARY);
+    p.partner_down(PRIMARY).unwrap();
+    p.advance(61);
+    let (got, _) = p
+        .acquire(PRIMARY, 7, Pair::ia_pd_hint(key))
+        .expect("the partner's prefixes after PARTNER-DOWN + MCLT");
+    assert_eq!(got, key);
+    // The secondary returns; the primary's updates never reach it.
+    p.drop_to[SECONDARY] = vec![FailoverMessageType::BndUpd, FailoverMessageType::UpdDone];
+    p.restart(SECONDARY, false);
+    p.advance(1);
+    assert_eq!(p.state(SECONDARY), ServerState::PotentialConflict);
+    p.partitioned = true;
+    p.disconnect();
+    assert_eq!(p.state(SECONDARY), ServerState::ResolutionInterrupted);
+    p.acquire(SECONDARY, 8, Pair::ia_na(None))
+        .expect("RESOLUTION-INTERRUPTED serves addresses from its own half");
+    assert_eq!(p.acquire(SECONDARY, 9, Pair::ia_pd_hint(key)), None);
+    assert_eq!(p.acquire(SECONDARY, 10, Pair::ia_pd()), None);
+    p.assert_no_duplicates();
+}
+
 /// duet-sim seed 59393: when the partner asks for everything (it lost its
 /// storage), what it acknowledged before no longer counts for the MCLT
 /// rule, and every binding it may have renewed unseen is kept until what
