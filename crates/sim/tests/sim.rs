@@ -242,6 +242,9 @@ fn seeds_that_found_bugs_pass() {
             "RESOLUTION-INTERRUPTED delegated a prefix the partner-down partner had",
         ),
         (53289, "the same, the resolution cut short by a crash"),
+        (55179, "a grant to a binding held for a lost store ended the hold"),
+        (29355, "the same, in COMMUNICATIONS-INTERRUPTED"),
+        (61211, "the same, by both servers"),
     ] {
         let r = run_seed(seed, &cfg);
         if let Some(f) = r.failure {

@@ -253,6 +253,17 @@ impl Dhcpv6Server {
         } else {
             g.valid_until
         };
+        // Nor does it end a hold: a binding held beyond the client's end
+        // (`Lease::active_end`: the partner, which lost its storage, may
+        // have extended it unseen up to MCLT past what we acknowledged,
+        // RFC 8156 §4.4) stays held that long, or a Reply the client never
+        // receives frees it while the client still holds the extension
+        // (found by duet-sim, seeds 29355, 55179 and 61211).
+        let held_until = if bound {
+            valid_until.max(lease.active_end())
+        } else {
+            valid_until
+        };
         lease.binding = Some(bk.clone());
         lease.state = LeaseState::Active;
         lease.preferred_until = g.preferred_until;
@@ -260,7 +271,7 @@ impl Dhcpv6Server {
         lease.t1 = wire_secs(t1);
         lease.t2 = wire_secs(t2);
         lease.cltt = ctx.now;
-        lease.state_expiration = Some(valid_until);
+        lease.state_expiration = Some(held_until);
         if let Some(r) = ctx.rel {
             lease.failover.pending_update = true;
             let pl = ctx.policy.partner_lifetime(r, desired, t1, ctx.now);

@@ -1406,6 +1406,76 @@ fn a_renewal_lost_with_the_storage_is_held_until_its_mclt_bound() {
     }
 }
 
+/// duet-sim seeds 29355, 55179 and 61211: the same hold, then the client
+/// rebinds (its server's Server ID is gone with the storage) while the
+/// partners are cut off again, and the server answers with less than the
+/// renewal the client holds. The Reply is lost: the client keeps the
+/// renewal, so the hold must outlive the new grant (the grant's shorter
+/// end replaced it, the binding ran out, and the lease went to another
+/// client while the first still held it).
+#[test]
+fn a_grant_to_a_held_binding_keeps_the_hold() {
+    let mut p = started(60);
+    let (key, _) = p.acquire(PRIMARY, 1, Pair::ia_na(None)).unwrap();
+    p.drive();
+    p.advance(30);
+    assert_eq!(p.renew(PRIMARY, 1).unwrap().1, 3000);
+    p.drive();
+    let known_by_secondary = p.nodes[SECONDARY].db().get(&key).unwrap().valid_until;
+    p.partitioned = true;
+    p.disconnect();
+    p.advance(1000);
+    let (_, v2) = p.renew(PRIMARY, 1).unwrap();
+    let promised = p.now + Duration::from_secs(u64::from(v2));
+    p.crash(PRIMARY);
+    p.restart(PRIMARY, true);
+    p.partitioned = false;
+    p.advance(100);
+    assert_eq!(p.state(PRIMARY), ServerState::Normal);
+    assert!(p.nodes[PRIMARY].db().get(&key).unwrap().active_end() >= promised);
+    p.partitioned = true;
+    p.disconnect();
+    p.advance(1);
+    assert_eq!(p.state(PRIMARY), ServerState::CommunicationsInterrupted);
+    // The Rebind, answered by the primary; its Reply is lost.
+    let rebind = Pair::msg(
+        MessageType::Rebind,
+        1,
+        None,
+        Some(Pair::ia_na(Some(key.prefix.addr()))),
+    );
+    let now = p.now;
+    let reply = p.nodes[PRIMARY]
+        .dhcp(now, &rebind)
+        .expect("the primary answers Rebind");
+    p.flush(PRIMARY);
+    let (_, v3) = Pair::granted(&reply)[0];
+    assert!(
+        p.now + Duration::from_secs(u64::from(v3)) < promised,
+        "a shorter grant"
+    );
+    // Past the end of both the secondary's copy and the lost grant, before
+    // the client's renewal.
+    let wait = known_by_secondary.since(p.now).as_secs() + 100;
+    p.advance(wait);
+    assert!(p.now < promised);
+    let l = p.nodes[PRIMARY].db().get(&key).unwrap();
+    assert_eq!(l.state, LeaseState::Active);
+    assert!(l.active_end() >= promised, "{} < {promised}", l.active_end());
+    p.partitioned = false;
+    p.settle();
+    assert!(p.now < promised);
+    for i in [PRIMARY, SECONDARY] {
+        let l = p.nodes[i].db().get(&key).unwrap();
+        assert_eq!(l.state, LeaseState::Active, "node {i}");
+        assert!(
+            l.active_end() >= promised,
+            "node {i}: {} < {promised}",
+            l.active_end()
+        );
+    }
+}
+
 /// duet-sim seed 388: during a partition the secondary extends a lease
 /// (within MCLT) that the primary only knows until earlier, then loses its
 /// storage. The primary's copy runs out; the recovering secondary stores
