@@ -162,7 +162,7 @@ impl FailoverEndpoint {
         if self.state != ServerState::Normal || !self.communications_ok() {
             self.leaving = None;
             self.events.push_back(Event::HandoverFailed(format!(
-                "the relationship left NORMAL with the partner connected (now {}) before the partner acknowledged everything",
+                "the relationship left NORMAL or lost the partner connection (now {}) before the partner acknowledged everything",
                 self.state
             )));
             return;
