@@ -108,6 +108,19 @@ impl World {
         orphan: Option<Orphan>,
     ) {
         let tol = self.tolerance_ms();
+        // 11: a reserved lease goes to its owner only.
+        if let Some(owner) = self.reserved_owner(&key) {
+            if owner != client {
+                return self.fail(
+                    Invariant::Reservation,
+                    format!(
+                        "client {client} was just given {key} by {}, reserved for client {owner}",
+                        crate::trace::node_name(node)
+                    ),
+                );
+            }
+            self.stats.reserved_grants += 1;
+        }
         // 1: nobody else holds it (or an overlapping prefix).
         let others: Vec<(LeaseKey, Holding)> = match key.kind {
             LeaseKind::Na => self
@@ -237,6 +250,19 @@ impl World {
         for l in leases {
             let live =
                 |x: &Lease, at: UnixTime| x.state == LeaseState::Active && x.valid_until.0 > at.0 + tol;
+            if let Some(owner) = self.reserved_owner(&l.key) {
+                let duid = crate::node::client_duid(owner);
+                if l.state == LeaseState::Active && l.binding.as_ref().is_some_and(|b| b.duid != duid) {
+                    let why = self.store_view(&l.key);
+                    return self.fail(
+                        Invariant::Reservation,
+                        format!(
+                            "{} is reserved for client {owner}, and bound to another: {why}",
+                            l.key
+                        ),
+                    );
+                }
+            }
             if live(l, local) {
                 // 2 (across stores): a resource live on both is the same binding.
                 if let Some(p) = self.nodes[partner].store.get(&l.key) {
@@ -622,6 +648,20 @@ impl World {
         }
         out.truncate(5);
         out
+    }
+}
+
+impl World {
+    /// The client a reserved address or prefix belongs to.
+    fn reserved_owner(&self, key: &LeaseKey) -> Option<u32> {
+        self.scen
+            .reservations
+            .iter()
+            .find(|(_, a, p)| match key.kind {
+                LeaseKind::Na => key.prefix.addr() == *a,
+                LeaseKind::Pd => key.prefix == *p,
+            })
+            .map(|(c, _, _)| *c)
     }
 }
 

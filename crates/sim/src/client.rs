@@ -264,9 +264,8 @@ impl Client {
     /// A client with `na` IA_NAs and `pd` IA_PDs that powers on at `on_at`
     /// (true ms).
     pub fn new(id: u32, na: u32, pd: u32, on_at: u64) -> Client {
-        let mut d = vec![0, 3, 0, 1, 0x02, 0x00];
-        d.extend_from_slice(&id.to_be_bytes());
-        let duid = Duid::new(d).unwrap_or_else(|_| unreachable!("a 10-byte DUID-LL is valid"));
+        let duid = Duid::new(crate::node::client_duid(id))
+            .unwrap_or_else(|_| unreachable!("a 10-byte DUID-LL is valid"));
         let source = Ipv6Addr::from(0xfe80_0000_0000_0000_0200_0000_0000_0000u128 | u128::from(id));
         Client {
             id,

@@ -1,9 +1,11 @@
 //! What a run is allowed to do (fault kinds, sabotage, durations), and the
 //! per-seed scenario drawn from the seed within those limits.
 
-use rand::Rng;
+use duet_core::net::Ipv6Prefix;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
+use std::net::Ipv6Addr;
 
 /// Fault kinds a run may inject. Each seed draws its own rates for the
 /// enabled kinds.
@@ -422,9 +424,38 @@ pub struct Scenario {
     /// The server started alone and commissioned by the operator, and how
     /// long (seconds) until its partner first starts.
     pub commission: Option<(crate::trace::NodeId, u64)>,
+    /// Host reservations (issue 27): (client, address, prefix). Drawn
+    /// from a stream of their own ([`Scenario::draw_reservations`]), so
+    /// the rest of a seed's schedule is what it was without them.
+    pub reservations: Vec<(u32, Ipv6Addr, Ipv6Prefix)>,
 }
 
 impl Scenario {
+    /// Half the seeds reserve an address and a prefix for one or two
+    /// clients: inside the pools, so the free search must skip them.
+    pub fn draw_reservations(&mut self, seed: u64) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7265_7365_7276_6564);
+        if self.clients == 0 || !rng.random_bool(0.5) {
+            return;
+        }
+        let prefixes = 1u32 << (56 - u32::from(self.pd_pool_len));
+        for _ in 0..rng.random_range(1..=2u32) {
+            let client = rng.random_range(0..self.clients);
+            let a =
+                Ipv6Addr::from(crate::node::RANGE_START + u128::from(rng.random_range(0..self.addresses)));
+            let i = u128::from(rng.random_range(0..prefixes));
+            let p = Ipv6Prefix::new(Ipv6Addr::from(crate::node::PD_BASE + (i << 72)), 56);
+            if self
+                .reservations
+                .iter()
+                .any(|(c, x, q)| *c == client || *x == a || *q == p)
+            {
+                continue;
+            }
+            self.reservations.push((client, a, p));
+        }
+    }
+
     /// Draws the parameters of one seed.
     pub fn draw(cfg: &Config, rng: &mut ChaCha8Rng) -> Scenario {
         let f = &cfg.faults;
@@ -530,6 +561,7 @@ impl Scenario {
             step_max_ms,
             partner_lost_p,
             commission,
+            reservations: Vec::new(),
         }
     }
 }
@@ -542,7 +574,7 @@ impl fmt::Display for Scenario {
              loss={:.2} dup={:.2} delay={:?}ms reorder={:.2} partner-delay={:?}ms fault-gap={}s wipe={:.2} \
              clocks=[{:+}ms {:+}ppm, {:+}ms {:+}ppm] rescue-after={:?} refusals={} \
              weights(refuse,skew-step,client-link,handover)={:?} step-max={}ms partner-lost={:.2} \
-             commission={:?}",
+             commission={:?} reservations={:?}",
             self.mode,
             self.mclt,
             self.valid,
@@ -570,6 +602,7 @@ impl fmt::Display for Scenario {
             self.step_max_ms,
             self.partner_lost_p,
             self.commission,
+            self.reservations,
         )
     }
 }

@@ -7,7 +7,8 @@
 //! RFC 8415 clients, and a schedule of crashes, partitions, message loss,
 //! clock skew and steps, refusals, client-link outages and the operator's
 //! commands (partner-down, planned handover, commissioning, partner-lost),
-//! and checks ten safety and liveness invariants after every step. There
+//! with host reservations in half the seeds, and checks eleven safety and
+//! liveness invariants after every step. There
 //! is no model of the protocol here: only the world around it.
 //!
 //! ```text
@@ -230,6 +231,11 @@
 //!    fails).
 //! 10. **Handover** — a partner in NORMAL told by a handover's DISCONNECT
 //!     that the server handed its clients over enters PARTNER-DOWN at once.
+//! 11. **Reservations** (issue 27) — half the seeds reserve an address and a
+//!     prefix inside the pools for one or two clients (drawn from a stream
+//!     of their own, so the rest of the schedule is unchanged): no client
+//!     but the owner ever takes one, and no store binds one live to anyone
+//!     else.
 //!
 //! **Lost storage.** A wipe destroys what only that store knew. A binding
 //! the partner's store does not cover is then *lost*: invariant 3 no
@@ -327,6 +333,9 @@ pub enum Invariant {
     /// 10: a partner told that a handover completed did not enter
     /// PARTNER-DOWN at once.
     Handover,
+    /// 11: a reserved address or prefix was bound to a client other than
+    /// its owner (in a store, or as a client saw it).
+    Reservation,
     /// The fault schedule broke its own premise (a harness error, not a
     /// protocol one).
     Schedule,
@@ -356,6 +365,9 @@ impl Invariant {
             Invariant::Rescue => "invariant 8 (a secondary in normal rescues a client trying long enough)",
             Invariant::Commissioning => "invariant 9 (a commissioned server serves while alone)",
             Invariant::Handover => "invariant 10 (a completed handover puts the partner in partner-down)",
+            Invariant::Reservation => {
+                "invariant 11 (a reserved address or prefix is only ever bound to its owner)"
+            }
             Invariant::Schedule => "fault-schedule premise",
             Invariant::Codec => "codec",
             Invariant::Livelock => "livelock",
@@ -507,6 +519,10 @@ pub struct Stats {
     pub partner_lost: u64,
     /// STATEs announcing PARTNER-DOWN whose PARTNER_DOWN_TIME was checked.
     pub pd_time_checks: u64,
+    /// Seeds with host reservations.
+    pub reservation_seeds: u64,
+    /// Reserved leases their owners took.
+    pub reserved_grants: u64,
 }
 
 impl Stats {
@@ -562,6 +578,8 @@ impl Stats {
         self.recover_crashes += o.recover_crashes;
         self.partner_lost += o.partner_lost;
         self.pd_time_checks += o.pd_time_checks;
+        self.reservation_seeds += o.reservation_seeds;
+        self.reserved_grants += o.reserved_grants;
     }
 }
 
@@ -642,6 +660,11 @@ impl fmt::Display for Stats {
             self.recover_crashes,
             self.partner_lost,
             self.pd_time_checks
+        )?;
+        writeln!(
+            f,
+            "reservations: {} seeds, {} reserved leases taken by their owners",
+            self.reservation_seeds, self.reserved_grants
         )?;
         let names = [
             "?",

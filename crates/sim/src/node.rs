@@ -25,6 +25,15 @@ pub const RELATIONSHIP: &str = "pair-1";
 
 /// First address of the simulated range.
 pub const RANGE_START: u128 = 0x2001_0db8_0001_0000_0000_0000_0000_1000;
+/// The prefix pool's base (delegating /56s).
+pub const PD_BASE: u128 = 0x2001_0db8_8000_0000_0000_0000_0000_0000;
+
+/// The DUID of simulated client `id` (a DUID-LL, RFC 8415 §11.4).
+pub fn client_duid(id: u32) -> Vec<u8> {
+    let mut d = vec![0, 3, 0, 1, 0x02, 0x00];
+    d.extend_from_slice(&id.to_be_bytes());
+    d
+}
 
 /// The subnet both servers serve, from the scenario.
 pub fn subnet(s: &Scenario) -> Subnet {
@@ -37,13 +46,7 @@ pub fn subnet(s: &Scenario) -> Subnet {
             Ipv6Addr::from(RANGE_START),
             Ipv6Addr::from(RANGE_START + u128::from(s.addresses) - 1),
         )],
-        pd_pools: vec![(
-            Ipv6Prefix::new(
-                Ipv6Addr::from(0x2001_0db8_8000_0000_0000_0000_0000_0000u128),
-                s.pd_pool_len,
-            ),
-            56,
-        )],
+        pd_pools: vec![(Ipv6Prefix::new(Ipv6Addr::from(PD_BASE), s.pd_pool_len), 56)],
         preferred_lifetime: preferred,
         valid_lifetime: valid,
         renew_time: preferred / 2,
@@ -52,7 +55,16 @@ pub fn subnet(s: &Scenario) -> Subnet {
         preference: 0,
         rapid_commit: false,
         relationship: Some(0),
-        reservations: vec![],
+        reservations: s
+            .reservations
+            .iter()
+            .map(|&(c, a, p)| duet_core::config::ReservationConfig {
+                client: duet_core::config::ClientIdentifier::Duid(client_duid(c)),
+                addresses: vec![a],
+                prefixes: vec![p],
+                options: vec![],
+            })
+            .collect(),
         interface_id: None,
     }
 }

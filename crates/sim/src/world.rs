@@ -273,7 +273,8 @@ impl World {
     /// A world for `seed`.
     pub fn new(seed: u64, cfg: &Config) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let scen = Scenario::draw(cfg, &mut rng);
+        let mut scen = Scenario::draw(cfg, &mut rng);
+        scen.draw_reservations(seed);
         let nodes = [
             Node::new(PRIMARY, scen.clocks[0]),
             Node::new(SECONDARY, scen.clocks[1]),
@@ -312,6 +313,9 @@ impl World {
         }
         if scen.commission.is_some() {
             stats.commission_seeds += 1;
+        }
+        if !scen.reservations.is_empty() {
+            stats.reservation_seeds += 1;
         }
         World {
             trace: Trace::new(cfg.tail, cfg.trace),

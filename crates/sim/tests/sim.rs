@@ -53,6 +53,9 @@ fn a_thousand_seeds_with_every_fault_kind_pass() {
         ("crashes while recovering", s.recover_crashes),
         ("partner-lost commands", s.partner_lost),
         ("partner-down times checked", s.pd_time_checks),
+        // Issue 27: host reservations, taken by their owners.
+        ("seeds with reservations", s.reservation_seeds),
+        ("reserved leases taken by their owners", s.reserved_grants),
     ] {
         assert!(n > 0, "no {name}");
     }
