@@ -28,7 +28,8 @@ impl World {
     /// Slack for comparing times across clocks, seconds: the largest
     /// difference between two clocks (offsets within ±bound, plus the
     /// seed's largest clock step: times a server wrote while its clock was
-    /// off stay off for the rest of the run) plus the core's whole-second
+    /// off stay off for the rest of the run; all of a seed's steps go the
+    /// same way, so a later step adds no more) plus the core's whole-second
     /// rounding. At most 4 + 15 + 2 = 21 s, below the smallest MCLT
     /// (30 s): every overlap a real bug produces is MCLT-sized or a whole
     /// lease.

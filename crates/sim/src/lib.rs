@@ -30,7 +30,9 @@
 //!   below RFC 8156's 5 s), drifting up to 800 ppm and turning back at the
 //!   bound. The core sees whole seconds, as the daemon gives it. In
 //!   refusal schedules one clock may also *step* by 6–15 s for a while and
-//!   back (`skew-step`), forwards or backwards.
+//!   back (`skew-step`), forwards or backwards: all of a seed's steps go
+//!   the same way, so any two readings of the stepped clocks differ by at
+//!   most one step (the checker's tolerance).
 //! * **Servers** ([`node::Node`]): a DHCPv6 server with one subnet (an
 //!   address range of 8–64 addresses, a prefix pool of 8–256 /56s) in one
 //!   relationship, its endpoint and its store, booted the way the daemon

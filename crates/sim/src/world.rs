@@ -263,6 +263,9 @@ pub struct World {
     arm_gen: u64,
     pub(crate) refusal: Option<RefusalPeriod>,
     refusal_gen: u64,
+    /// The direction of this seed's clock steps (`skew-step`), fixed by
+    /// its first step: +1 forwards, -1 backwards.
+    step_sign: Option<i64>,
     pub(crate) client_link_down: [bool; 2],
     client_link_gen: [u64; 2],
     handover_plan: [Option<HandoverPlan>; 2],
@@ -339,6 +342,7 @@ impl World {
             arm_gen: 0,
             refusal: None,
             refusal_gen: 0,
+            step_sign: None,
             client_link_down: [false; 2],
             client_link_gen: [0; 2],
             handover_plan: [None; 2],
@@ -1566,8 +1570,18 @@ impl World {
             RefusalCause::ClockStep => {
                 self.stats.skew_steps += 1;
                 let max = self.scen.step_max_ms.max(6_000);
-                let step =
-                    self.rng.random_range(6_000..=max) * if self.rng.random_bool(0.5) { 1 } else { -1 };
+                let size = self.rng.random_range(6_000..=max);
+                let drawn = if self.rng.random_bool(0.5) { 1 } else { -1 };
+                // Every step of a seed goes the same way (either server):
+                // a lease written while one clock was stepped is judged,
+                // until it ends, by a clock that may be stepped again. Two
+                // steps the same way differ by at most `step_max_ms`, the
+                // checker's tolerance; two opposite ones by up to twice it
+                // (duet-sim seed 96812: P granted 30 s with its clock
+                // stepped 10.5 s behind; it was put right, stepped 10.4 s
+                // ahead 3 s later, and P expired the binding, correctly by
+                // its clock, 21 s before the client's end).
+                let step = size * *self.step_sign.get_or_insert(drawn);
                 self.nodes[node].clock.step_ms = step;
                 self.ev(Ev::Fault(Fault::ClockStep { node, step_ms: step }));
                 self.schedule_wake(node);
