@@ -248,6 +248,10 @@ fn seeds_that_found_bugs_pass() {
         (55179, "a grant to a binding held for a lost store ended the hold"),
         (29355, "the same, in COMMUNICATIONS-INTERRUPTED"),
         (61211, "the same, by both servers"),
+        (
+            94742,
+            "a lost storage met a partner in CONFLICT-DONE and asked only for the changes",
+        ),
     ] {
         let r = run_seed(seed, &cfg);
         if let Some(f) = r.failure {

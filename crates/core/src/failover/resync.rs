@@ -5,8 +5,15 @@ use super::*;
 
 impl FailoverEndpoint {
     pub(super) fn send_updreq(&mut self, now: UnixTime) {
-        // UPDREQALL when our storage was lost (see `on_state`).
-        let all = self.state == ServerState::Recover && self.download_pending;
+        // UPDREQALL when our storage was lost (see `on_state`), §8.5.1:
+        // in whatever state we ask. A server in RECOVER whose partner is
+        // in POTENTIAL-CONFLICT, RESOLUTION-INTERRUPTED or CONFLICT-DONE
+        // moves to POTENTIAL-CONFLICT before asking (§8.5.2), and an
+        // UPDREQ there brings only what the partner has not had
+        // acknowledged: it would reach NORMAL without the bindings it lost
+        // (found by duet-sim, seed 94742). UPDREQALL asks for a superset of
+        // UPDREQ's answer (§7.7), so the resolution loses nothing.
+        let all = self.download_pending;
         let xid = self.xid();
         let t = if all {
             FailoverMessageType::UpdReqAll

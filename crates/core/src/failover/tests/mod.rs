@@ -1337,6 +1337,51 @@ fn a_lost_storage_is_remembered_until_the_full_download_even_before_it_starts() 
     assert_eq!(active, 10, "every binding downloaded");
 }
 
+/// duet-sim seed 94742: a server that lost its storage meets a partner in
+/// POTENTIAL-CONFLICT (or RESOLUTION-INTERRUPTED, CONFLICT-DONE), so it
+/// leaves RECOVER for POTENTIAL-CONFLICT (RFC 8156 §8.5.2) before asking
+/// for anything. Its request there must still be an UPDREQALL (§8.5.1):
+/// an UPDREQ brings only what the partner has not had acknowledged, and
+/// the server reaches NORMAL without the bindings it lost.
+#[test]
+fn a_lost_storage_is_downloaded_whole_even_through_potential_conflict() {
+    let mut p = started(60);
+    for c in 0..10 {
+        p.acquire(PRIMARY, c, Pair::ia_na(None)).unwrap();
+    }
+    p.settle();
+    p.partitioned = true;
+    p.disconnect();
+    p.advance(2);
+    p.partner_down(PRIMARY).unwrap();
+    p.advance(2);
+    assert_eq!(p.state(PRIMARY), ServerState::PartnerDown);
+    // The primary's resolution stays unfinished while the secondary is away.
+    p.drop_to[PRIMARY].push(FailoverMessageType::UpdDone);
+    p.partitioned = false;
+    p.advance(3);
+    assert_eq!(p.state(PRIMARY), ServerState::PotentialConflict);
+    // The secondary restarts from nothing and, alone, reaches RECOVER.
+    p.partitioned = true;
+    p.crash(SECONDARY);
+    p.restart(SECONDARY, true);
+    p.advance(6);
+    assert_eq!(p.state(SECONDARY), ServerState::Recover, "by the startup timer");
+    p.drop_to[PRIMARY].clear();
+    p.partitioned = false;
+    p.advance(70);
+    assert_eq!(p.state(PRIMARY), ServerState::Normal);
+    assert_eq!(p.state(SECONDARY), ServerState::Normal);
+    p.settle();
+    p.assert_tables_equal();
+    assert!(
+        p.delivered
+            .iter()
+            .any(|(to, m)| *to == PRIMARY && m.msg_type == FailoverMessageType::UpdReqAll),
+        "the secondary asked for everything"
+    );
+}
+
 /// duet-sim seed 6879: a prefix one client held with a long acknowledged
 /// partner lifetime is released and given to another client. The MCLT
 /// rule must count only what the partner acknowledged for the new binding
