@@ -252,6 +252,7 @@ fn seeds_that_found_bugs_pass() {
             94742,
             "a lost storage met a partner in CONFLICT-DONE and asked only for the changes",
         ),
+        (43557, "a tie let a crossing Release end the client's new grant"),
     ] {
         let r = run_seed(seed, &cfg);
         if let Some(f) = r.failure {

@@ -306,7 +306,10 @@ fn compare(a: UnixTime, b: UnixTime) -> Order {
 ///   primary rejects (A8 says reject; rejecting on both sides could leave
 ///   the two tables different forever, since a resent update carries the
 ///   same times; with the primary's data winning ties they converge, the
-///   same tie-break accept(3) uses).
+///   same tie-break accept(3) uses). Except that a tie between the same
+///   client's ACTIVE binding and a RELEASED that crossed it (recorded
+///   without knowing the ACTIVE's last client contact) goes to ACTIVE, on
+///   both sides.
 /// * an ACTIVE update for a lease that is free *in the sender's own pool*
 ///   is accepted whatever the times: the sender may allocate its own pool
 ///   in every responsive state (§4.2), so there is nothing to judge.
@@ -352,6 +355,23 @@ pub(crate) fn resolve(
         Role::Primary => Role::Secondary,
         Role::Secondary => Role::Primary,
     };
+    // The same client's ACTIVE binding and its RELEASED, within 5 s, that
+    // crossed: the server that recorded the Release had not heard of the
+    // other's last contact with the client (the update's
+    // OPTION_F_PARTNER_RAW_CLT_TIME, §7.4, is earlier than the holder's
+    // CLT). Both servers answered the client apart (COMMUNICATIONS-
+    // INTERRUPTED, or a refused partner), the times cannot order the two
+    // answers, and the client may have asked again after its Release (a
+    // Release to one server, a Request to the other): the ACTIVE binding
+    // wins the tie, on both sides alike, so the tables still converge — on
+    // a lease kept until its client's end rather than one given twice
+    // (duet-sim seed 43557: the primary's clock, stepped 8.6 s ahead,
+    // brought a Release 12.9 s before the secondary's new grant within
+    // the 5 s, the secondary took it, and the client's binding was lost).
+    let tie = compare(update_time, local_time) == Order::Equal;
+    let same_client = local.binding.is_some() && local.binding == u.binding;
+    let crossed_release =
+        |release_knew: UnixTime, active_clt: UnixTime| same_client && tie && release_knew < active_clt;
     match (local.state, new_state) {
         (LeaseState::Active, LeaseState::Active) => {
             if local.binding == u.binding || time2() || receiver == Role::Secondary {
@@ -402,6 +422,18 @@ pub(crate) fn resolve(
         // found by duet-sim, seed 7697).
         (LeaseState::Expired, LeaseState::Active)
             if local.binding == u.binding && u.state_expiration.is_some_and(|e| e > local.valid_until) =>
+        {
+            Ok(())
+        }
+        // The crossing above, seen by the holder of the ACTIVE binding.
+        (LeaseState::Active, LeaseState::Released)
+            if crossed_release(u.partner_raw_clt.unwrap_or(UnixTime::ZERO), local.cltt) =>
+        {
+            Err(StatusCode::OutdatedBindingInformation)
+        }
+        // And by the holder of the RELEASED one.
+        (LeaseState::Released, LeaseState::Active)
+            if crossed_release(local.failover.partner_raw_cltt, u.clt.unwrap_or(UnixTime::ZERO)) =>
         {
             Ok(())
         }

@@ -86,7 +86,10 @@ fn accept_cell_takes_the_later_update() {
 
 #[test]
 fn equal_times_within_five_seconds_favour_the_primary_data() {
-    let local = lease(addr(ODD), LeaseState::Released, Some(1), T - 100, T - 100, 0);
+    let mut local = lease(addr(ODD), LeaseState::Released, Some(1), T - 100, T - 100, 0);
+    // The release was recorded knowing the partner's contact (clocks agree
+    // within 5 s): no crossing, the plain tie-break.
+    local.failover.partner_raw_cltt = UnixTime(T - 97);
     let tie = update(addr(ODD), BindingStatus::Active, Some(1), Some(T - 97), T - 97);
     assert_eq!(
         resolve(Some(&local), &tie, NOW, Role::Secondary),
@@ -121,8 +124,10 @@ fn a_tie_never_ends_another_clients_active_binding() {
             "{s:?}"
         );
     }
-    // The same client's release within the tie is still taken.
-    let own = update(addr(EVEN), BindingStatus::Released, Some(7), Some(T + 1), T + 1);
+    // The same client's release within the tie is still taken, when its
+    // server knew of our contact with the client.
+    let mut own = update(addr(EVEN), BindingStatus::Released, Some(7), Some(T + 1), T + 1);
+    own.partner_raw_clt = Some(UnixTime(T));
     assert_eq!(resolve(Some(&local), &own, NOW, Role::Secondary), Ok(()));
     // The primary's side: RELEASED (client 11) and the secondary's ACTIVE
     // for client 7 at the same second.
@@ -137,6 +142,60 @@ fn a_tie_never_ends_another_clients_active_binding() {
         resolve(Some(&mine), &theirs, NOW, Role::Primary),
         Err(StatusCode::OutdatedBindingInformation)
     );
+}
+
+/// duet-sim seed 43557: refused by each other (a clock stepped 8.6 s
+/// ahead), the primary took client 21's Release, then the secondary gave
+/// the client its binding again on a new Request; the stepped clock put
+/// the two within 5 s. Neither knew of the other's contact, so the ACTIVE
+/// binding wins the tie on both sides, whichever holds what.
+#[test]
+fn a_tie_between_a_release_and_the_same_clients_crossing_grant_keeps_the_grant() {
+    let known_before = T - 300;
+    // The secondary's new grant, and the primary's Release 5 s before it
+    // (by the clocks), recorded knowing only the secondary's older contact.
+    let mut active = lease(addr(ODD), LeaseState::Active, Some(21), T, T - 1000, T + 1800);
+    active.failover.partner_raw_cltt = UnixTime(T - 600);
+    let mut released = lease(addr(ODD), LeaseState::Released, Some(21), T - 5, T - 5, T + 1200);
+    released.failover.partner_raw_cltt = UnixTime(known_before);
+    let release = LeaseUpdate {
+        partner_raw_clt: Some(UnixTime(known_before)),
+        ..update(addr(ODD), BindingStatus::Released, Some(21), Some(T - 5), T - 5)
+    };
+    let grant = LeaseUpdate {
+        partner_raw_clt: Some(UnixTime(T - 600)),
+        ..update(addr(ODD), BindingStatus::Active, Some(21), Some(T), T - 1000)
+    };
+    for (holder, partner) in [(Role::Secondary, Role::Primary), (Role::Primary, Role::Secondary)] {
+        assert_eq!(
+            resolve(Some(&active), &release, NOW, holder),
+            Err(StatusCode::OutdatedBindingInformation),
+            "the {holder:?} keeps the client's binding"
+        );
+        assert_eq!(
+            resolve(Some(&released), &grant, NOW, partner),
+            Ok(()),
+            "the {partner:?} takes it"
+        );
+    }
+    // A Release recorded knowing the grant is the later event: the plain
+    // tie-break (the secondary takes the primary's data).
+    let after = LeaseUpdate {
+        partner_raw_clt: Some(UnixTime(T)),
+        ..release.clone()
+    };
+    assert_eq!(resolve(Some(&active), &after, NOW, Role::Secondary), Ok(()));
+    released.failover.partner_raw_cltt = UnixTime(T);
+    assert_eq!(
+        resolve(Some(&released), &grant, NOW, Role::Primary),
+        Err(StatusCode::OutdatedBindingInformation)
+    );
+    // Outside the tie the times decide, as ever.
+    let later = LeaseUpdate {
+        partner_raw_clt: Some(UnixTime(known_before)),
+        ..update(addr(ODD), BindingStatus::Released, Some(21), Some(T + 10), T + 10)
+    };
+    assert_eq!(resolve(Some(&active), &later, NOW, Role::Secondary), Ok(()));
 }
 
 #[test]
